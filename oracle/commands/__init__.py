@@ -1,0 +1,1 @@
+"""Command groups of the `tournament` CLI, one module per user or job."""
