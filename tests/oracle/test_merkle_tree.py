@@ -235,3 +235,114 @@ def test_every_proof_and_random_multiproofs_verify_and_changed_leaves_fail(value
         bumped = list(leaves)
         bumped[k] = (bumped[k][0], bumped[k][1], bumped[k][2], bumped[k][3], bumped[k][4] ^ 1)
         assert not verify_multiproof(root, LEAF_TYPES, bumped, proof, flags)
+
+
+# ---- oracle/results.py: the protocol's leaves and the results tree on top of the port ----
+
+from oracle.results import (  # noqa: E402  (kept next to the tests that use them)
+    INVALID,
+    LEAF_TYPES as RESULT_LEAF_TYPES,
+    SCORED,
+    Leaf,
+    ResultsError,
+    ResultsTree,
+    batches,
+    build_leaves,
+)
+
+
+def test_result_leaf_types_are_the_protocols():
+    assert RESULT_LEAF_TYPES == ["uint256", "uint256", "uint8", "int64", "int64"]
+    assert (SCORED, INVALID) == (1, 2)
+
+
+def test_build_leaves_sorts_by_model_id_and_marks_unscored_models_invalid():
+    class Score:  # the scorer may hand over objects with these attributes
+        corr_nanos, mmc_nanos = -7, 8
+
+    leaves = build_leaves(9, [30, 10, 20, 40], {10: (25_000_000, -1), 20: None, 40: Score()})
+    assert leaves == [
+        Leaf(9, 10, SCORED, 25_000_000, -1),
+        Leaf(9, 20, INVALID, 0, 0),
+        Leaf(9, 30, INVALID, 0, 0),
+        Leaf(9, 40, SCORED, -7, 8),
+    ]
+    assert leaves[0].values() == (9, 10, 1, 25_000_000, -1)
+
+
+def test_scores_at_the_bounds_are_accepted_and_beyond_refused():
+    assert build_leaves(1, [1, 2], {1: (10**9, -(10**9)), 2: (-(10**9), 10**9)})[0].corr_nanos == 10**9
+    with pytest.raises(ResultsError, match=r"corr_nanos = 1000000001 is outside"):
+        build_leaves(1, [1], {1: (10**9 + 1, 0)})
+    with pytest.raises(ResultsError, match=r"mmc_nanos = -1000000001 is outside"):
+        build_leaves(1, [1], {1: (0, -(10**9) - 1)})
+    with pytest.raises(ResultsError, match="must be an integer"):
+        build_leaves(1, [1], {1: (0.025, 0)})
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: build_leaves(1, [3, 4, 3], {}), "duplicated: \\[3\\]"),
+    (lambda: build_leaves(1, [3], {5: (1, 1)}), "not staked"),
+    (lambda: build_leaves(1, [3], {3: 17}), "must be \\(corr_nanos, mmc_nanos\\)"),
+    (lambda: Leaf(1, 2, INVALID, 5, 0), "INVALID leaf must have corr = mmc = 0"),
+    (lambda: Leaf(1, 2, 3, 0, 0), "status must be"),
+    (lambda: Leaf(-1, 2, 1, 0, 0), "round_id"),
+    (lambda: ResultsTree([Leaf(1, 2, 1, 0, 0), Leaf(2, 3, 1, 0, 0)]), "round 2 .* given for round 1"),
+    (lambda: ResultsTree([Leaf(1, 2, 1, 0, 0)], round_id=7), "given for round 7"),
+    (lambda: ResultsTree([Leaf(1, 2, 1, 0, 0), Leaf(1, 2, 1, 5, 0)]), "more than one leaf for model"),
+    (lambda: ResultsTree([]), "no leaves"),
+    (lambda: batches([Leaf(1, 2, 1, 0, 0)], 0), "batch_size"),
+])
+def test_broken_results_are_refused_with_clear_errors(make, message):
+    with pytest.raises(ResultsError, match=message):
+        make()
+
+
+def results_fixture(n: int, seed: int = 11) -> list[Leaf]:
+    rng = random.Random(seed)
+    ids = rng.sample(range(1, 100_000), n)
+    scores = {m: (rng.randint(-(10**9), 10**9), rng.randint(-(10**9), 10**9)) for m in ids if rng.random() < 0.8}
+    return build_leaves(77, ids, scores)
+
+
+def test_results_root_equals_openzeppelins_over_the_leaf_values():
+    leaves = results_fixture(25)
+    tree = ResultsTree(list(reversed(leaves)))  # input order must not matter
+    assert tree.leaves == leaves and tree.leaf_count == 25 and tree.round_id == 77
+    ref = reference(RESULT_LEAF_TYPES, [list(leaf.values()) for leaf in leaves], [[0, 3, 9]])
+    assert tree.root_hex == ref["root"]
+    batch = tree.multiproof([leaves[9], leaves[0], leaves[3]])
+    assert [list(v) for v in batch.leaf_values()] == [[int(x) for x in v] for v in ref["multiproofs"][0]["leaves"]]
+    assert batch.proof_hex() == ref["multiproofs"][0]["proof"]
+    assert batch.proof_flags == ref["multiproofs"][0]["proofFlags"]
+
+
+def test_settlement_batches_cover_every_leaf_once_and_each_verifies():
+    leaves = results_fixture(203)
+    tree = ResultsTree(leaves)
+    all_batches = tree.batches(batch_size=50)
+    assert [len(b.leaves) for b in all_batches] == [50, 50, 50, 50, 3]
+    settled = [leaf for b in all_batches for leaf in b.leaves]
+    assert sorted(settled) == leaves
+    for batch in all_batches:
+        assert tree.verify_multiproof(batch)
+        hashes = [standard_leaf_hash(RESULT_LEAF_TYPES, leaf.values()) for leaf in batch.leaves]
+        assert hashes == sorted(hashes)  # the order the contract must hash them in
+    # grouping by tree position keeps each proof small: far fewer extra hashes than leaves
+    assert sum(len(b.proof) for b in all_batches) < len(leaves) / 2
+
+
+def test_a_partial_batch_of_remaining_leaves_verifies_and_a_changed_leaf_does_not():
+    leaves = results_fixture(40)
+    tree = ResultsTree(leaves)
+    remaining = leaves[5:17]
+    [batch] = tree.batches(remaining, batch_size=100)
+    assert sorted(batch.leaves) == remaining and tree.verify_multiproof(batch)
+    scored = next(leaf for leaf in batch.leaves if leaf.status == SCORED)
+    forged = [Leaf(scored.round_id, scored.model_id, SCORED, scored.corr_nanos + 1, scored.mmc_nanos)
+              if leaf == scored else leaf for leaf in batch.leaves]
+    assert not tree.verify_multiproof(batch._replace(leaves=forged))
+    with pytest.raises(ResultsError, match="is not a leaf of these results"):
+        tree.multiproof(forged)
+    with pytest.raises(ResultsError, match="appears twice"):
+        tree.multiproof([leaves[0], leaves[0]])
