@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {ITournament} from "./interfaces/ITournament.sol";
+import {PayoutMath} from "./libraries/PayoutMath.sol";
+import {SignerSet} from "./libraries/SignerSet.sol";
+
+/// @dev The burn entry point of the NMR token (OpenZeppelin ERC20Burnable).
+interface IBurnable {
+    function burn(uint256 value) external;
+}
+
+/// @title Tournament
+/// @notice Numerai-style staking tournament: participants stake NMR on their models'
+///         predictions for a round; an m-of-n oracle posts signed scores (a Merkle root);
+///         after a challenge window anyone settles stakes against the root and the contract
+///         pays rewards from a reserve and burns losses, with the protocol's integer math.
+///         If the oracle fails, every stake can be refunded in full after a timeout.
+/// @dev Accounting (protocol invariant 1): NMR held == wallets + unsettled stakes + reward pool
+///      + outstanding reserves, tracked as `accountedNmr` so a donation can be recovered.
+///      Settled/refunded stakes are marked in a per-round bitmap, not by rewriting the stake,
+///      so a stake never changes after close and settlement costs a warm bit flip per stake.
+contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTransient, EIP712 {
+    using SafeERC20 for IERC20;
+    using SignerSet for SignerSet.Data;
+
+    bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+
+    /// @notice EIP-712 type of the signed results.
+    bytes32 public constant RESULTS_TYPEHASH = keccak256(
+        "Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,bytes32 artifactsHash,uint64 signerSetVersion)"
+    );
+
+    uint8 public constant STATUS_SCORED = 1;
+    uint8 public constant STATUS_INVALID = 2;
+    int64 public constant MAX_SCORE_NANOS = 1e9;
+    uint16 public constant MAX_MULTIPLIER = 500; // 5x in hundredths
+    uint16 public constant MAX_CLIP_BPS = 10_000;
+    uint256 public constant MAX_MODEL_NAME_LENGTH = 64;
+    uint32 public constant MIN_TIMEOUT = 1 days;
+    uint32 public constant MAX_PERIOD = 365 days;
+
+    /// @notice The NMR token.
+    IERC20 public immutable nmr;
+
+    /// @notice NMR this contract owes to someone (wallets, stakes, pool, reserves).
+    uint256 public accountedNmr;
+    /// @notice Rewards available to reserve for new proposals.
+    uint256 public rewardPool;
+    uint256 public lastRoundId;
+    uint256 public lastModelId;
+
+    Config private _config;
+    SignerSet.Data private _signerSet;
+
+    /// @dev `modelCount` keeps an owner's slot non-zero after its first model, so a
+    ///      settlement credit rewrites a live slot instead of creating one (5k vs 20k gas).
+    struct Wallet {
+        uint128 balance;
+        uint64 modelCount;
+    }
+
+    mapping(address owner => Wallet) private _wallets;
+    mapping(uint256 modelId => address owner) private _modelOwners;
+    mapping(uint256 roundId => Round) private _rounds;
+    mapping(uint256 roundId => mapping(uint256 modelId => Stake)) private _stakes;
+    /// @dev Bit `modelId % 256` of word `modelId / 256` is set once the stake is settled or refunded.
+    mapping(uint256 roundId => mapping(uint256 word => uint256 bits)) private _closedBits;
+
+    /// @param nmrToken the NMR token
+    /// @param admin receives DEFAULT_ADMIN_ROLE (a multisig in production)
+    /// @param initialConfig the configuration future rounds snapshot
+    constructor(IERC20 nmrToken, address admin, Config memory initialConfig) EIP712("NumeraireTournament", "1") {
+        if (address(nmrToken) == address(0) || admin == address(0)) revert ZeroAddress();
+        nmr = nmrToken;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _setConfig(initialConfig);
+    }
+
+    // =============================================================== admin and roles
+
+    /// @notice Sets the configuration that rounds opened from now on snapshot.
+    function setConfig(Config calldata config) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setConfig(config);
+    }
+
+    /// @notice Replaces the oracle signer set; bumps `signerSetVersion`.
+    /// @param signers distinct non-zero addresses (at most 32)
+    /// @param threshold signatures needed, 1..signers.length
+    function setSigners(address[] calldata signers, uint8 threshold) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        uint64 version = _signerSet.update(signers, threshold);
+        emit SignersUpdated(version, signers, threshold);
+    }
+
+    /// @notice Stops new activity (deposits, stakes, proposals, settlement). Withdrawals,
+    ///         unstaking and refunds keep working.
+    function pause() external onlyRole(GUARDIAN_ROLE) {
+        _pause();
+    }
+
+    /// @notice Resumes activity.
+    function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _unpause();
+    }
+
+    /// @notice Sends tokens that nobody is owed (donations, tokens sent by mistake) to `to`.
+    ///         For NMR only the surplus over `accountedNmr` can leave.
+    function recoverSurplus(IERC20 token, address to) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 held = token.balanceOf(address(this));
+        uint256 owed = address(token) == address(nmr) ? accountedNmr : 0;
+        if (held <= owed) revert NoSurplus(address(token));
+        uint256 amount = held - owed;
+        emit SurplusRecovered(address(token), to, amount);
+        token.safeTransfer(to, amount);
+    }
+
+    // =============================================================== reward pool
+
+    /// @notice Adds `amount` NMR from the caller to the reward pool.
+    function fundRewards(uint256 amount) external nonReentrant whenNotPaused {
+        if (amount == 0) revert ZeroAmount();
+        rewardPool += amount;
+        accountedNmr += amount;
+        emit RewardsFunded(msg.sender, amount);
+        nmr.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    // =============================================================== wallet
+
+    /// @notice Moves `amount` NMR from the caller into its tournament wallet (needs allowance).
+    function deposit(uint256 amount) external nonReentrant whenNotPaused {
+        _deposit(amount);
+    }
+
+    /// @notice Deposit with an EIP-2612 permit. A permit that fails (e.g. front-run and
+    ///         already used) is ignored, so the deposit still works when the allowance exists.
+    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+        whenNotPaused
+    {
+        try IERC20Permit(address(nmr)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        _deposit(amount);
+    }
+
+    /// @notice Sends `amount` NMR from the caller's wallet back to the caller. Works while paused.
+    function withdraw(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Wallet storage wallet = _wallets[msg.sender];
+        if (wallet.balance < amount) revert InsufficientBalance(msg.sender, wallet.balance, amount);
+        wallet.balance -= uint128(amount);
+        accountedNmr -= amount;
+        emit Withdrawn(msg.sender, amount);
+        nmr.safeTransfer(msg.sender, amount);
+    }
+
+    // =============================================================== models
+
+    /// @notice Creates a model owned by the caller.
+    /// @param name 1 to 64 bytes; recorded in the ModelCreated event only
+    /// @return modelId the new model's sequential id
+    function createModel(string calldata name) external whenNotPaused returns (uint256 modelId) {
+        uint256 length = bytes(name).length;
+        if (length == 0 || length > MAX_MODEL_NAME_LENGTH) revert InvalidModelName(length, MAX_MODEL_NAME_LENGTH);
+        modelId = ++lastModelId;
+        _modelOwners[modelId] = msg.sender;
+        _wallets[msg.sender].modelCount += 1;
+        emit ModelCreated(modelId, msg.sender, name);
+    }
+
+    // =============================================================== rounds
+
+    /// @notice Opens a round that snapshots the current configuration.
+    /// @param roundId strictly greater than every earlier round id
+    /// @param closeTime end of staking (unix seconds, in the future)
+    /// @param resolveTime when targets are known; at least closeTime + minResolutionDelay
+    function openRound(uint256 roundId, uint64 closeTime, uint64 resolveTime)
+        external
+        onlyRole(OPERATOR_ROLE)
+        whenNotPaused
+    {
+        if (roundId <= lastRoundId) revert RoundIdNotIncreasing(roundId, lastRoundId);
+        Config memory config = _config;
+        if (closeTime <= block.timestamp || resolveTime < uint256(closeTime) + config.minResolutionDelay) {
+            revert InvalidRoundTimes(closeTime, resolveTime, block.timestamp, config.minResolutionDelay);
+        }
+        lastRoundId = roundId;
+        Round storage round = _rounds[roundId];
+        round.closeTime = closeTime;
+        round.resolveTime = resolveTime;
+        round.config = config;
+        emit RoundOpened(roundId, closeTime, resolveTime, config);
+    }
+
+    // =============================================================== stakes
+
+    /// @notice Raises the stake of (round, model) by `amount` from the owner's wallet and sets
+    ///         its multipliers and submission commitment. Only while the round is Open.
+    /// @param amount wei added (0 only changes multipliers and hash of an existing stake)
+    /// @param corrMult corr multiplier in hundredths, within the round's bounds
+    /// @param mmcMult mmc multiplier in hundredths, within the round's bounds
+    /// @param submissionHash keccak256 of the raw bytes of the predictions file
+    function stake(
+        uint256 roundId,
+        uint256 modelId,
+        uint256 amount,
+        uint16 corrMult,
+        uint16 mmcMult,
+        bytes32 submissionHash
+    ) external nonReentrant whenNotPaused {
+        Round storage round = _openRound(roundId);
+        address owner = _requireModelOwner(modelId);
+        Config storage config = round.config;
+        if (corrMult < config.corrMultMin || corrMult > config.corrMultMax) {
+            revert MultiplierOutOfBounds("corr", corrMult, config.corrMultMin, config.corrMultMax);
+        }
+        if (mmcMult < config.mmcMultMin || mmcMult > config.mmcMultMax) {
+            revert MultiplierOutOfBounds("mmc", mmcMult, config.mmcMultMin, config.mmcMultMax);
+        }
+        if (submissionHash == bytes32(0)) revert EmptySubmissionHash();
+
+        Stake storage position = _stakes[roundId][modelId];
+        uint256 previous = position.amount;
+        uint256 total = previous + amount;
+        if (total < config.minStake) revert StakeBelowMinimum(total, config.minStake);
+        Wallet storage wallet = _wallets[owner];
+        if (wallet.balance < amount) revert InsufficientBalance(owner, wallet.balance, amount);
+
+        wallet.balance -= uint128(amount);
+        if (previous == 0) round.stakedCount += 1;
+        round.totalAtRisk += uint128(amount);
+        // total <= token supply < 2**96, so the narrowing is exact.
+        _stakes[roundId][modelId] = Stake(uint96(total), corrMult, mmcMult);
+        emit StakeChanged(roundId, modelId, owner, total, corrMult, mmcMult, submissionHash);
+    }
+
+    /// @notice Lowers the stake of (round, model) by `amount` back to the owner's wallet.
+    ///         Only while the round is Open; works while paused. Unstaking everything removes
+    ///         the stake; what remains must otherwise be at least the round's minStake.
+    function unstake(uint256 roundId, uint256 modelId, uint256 amount) external nonReentrant {
+        Round storage round = _openRound(roundId);
+        address owner = _requireModelOwner(modelId);
+        if (amount == 0) revert ZeroAmount();
+        Stake storage position = _stakes[roundId][modelId];
+        uint256 previous = position.amount;
+        if (amount > previous) revert InsufficientStake(previous, amount);
+        uint256 total = previous - amount;
+        uint256 minStake = round.config.minStake;
+        if (total != 0 && total < minStake) revert StakeBelowMinimum(total, minStake);
+
+        round.totalAtRisk -= uint128(amount);
+        _wallets[owner].balance += uint128(amount);
+        uint16 corrMult = position.corrMult;
+        uint16 mmcMult = position.mmcMult;
+        if (total == 0) {
+            round.stakedCount -= 1;
+            delete _stakes[roundId][modelId];
+        } else {
+            position.amount = uint96(total);
+        }
+        emit StakeChanged(roundId, modelId, owner, total, corrMult, mmcMult, bytes32(0));
+    }
+
+    // =============================================================== results
+
+    /// @notice Proposes the round's results, signed m-of-n by the oracle signers; starts the
+    ///         challenge window and reserves the most the round could pay from the pool.
+    /// @param results the signed EIP-712 struct: roundId; attempt (the round's current one,
+    ///        bumped by each veto); resultsRoot (StandardMerkleTree root of the leaves);
+    ///        leafCount (must equal the staked count); artifactsHash (keccak256 of the published
+    ///        manifest.json); signerSetVersion (the current one)
+    /// @param signatures 65-byte signatures, by distinct signers in ascending address order
+    function proposeResults(Results calldata results, bytes[] calldata signatures)
+        external
+        onlyRole(OPERATOR_ROLE)
+        whenNotPaused
+    {
+        uint256 roundId = results.roundId;
+        Round storage round = _rounds[roundId];
+        _requirePhase(roundId, Phase.Resolvable);
+        if (results.attempt != round.attempt) revert WrongAttempt(roundId, round.attempt, results.attempt);
+        if (results.signerSetVersion != _signerSet.version) {
+            revert StaleSignerSet(_signerSet.version, results.signerSetVersion);
+        }
+        if (results.leafCount != round.stakedCount) {
+            revert LeafCountMismatch(roundId, round.stakedCount, results.leafCount);
+        }
+        if (results.resultsRoot == bytes32(0)) revert EmptyResultsRoot();
+        _signerSet.verify(_resultsDigest(results), signatures);
+
+        _recordProposal(results, round);
+    }
+
+    /// @dev Reserves the round's maximum reward from the pool and stores the proposal.
+    function _recordProposal(Results calldata results, Round storage round) private {
+        uint256 totalAtRisk = round.totalAtRisk;
+        uint256 reserve = (totalAtRisk * round.config.clipBps) / 10_000;
+        if (reserve > rewardPool) revert InsufficientRewardPool(reserve, rewardPool);
+        uint256 factor = PayoutMath.payoutFactor(totalAtRisk, round.config.stakeThreshold);
+        uint64 challengeEnd = uint64(block.timestamp) + round.config.challengePeriod;
+
+        rewardPool -= reserve;
+        round.reserve = uint128(reserve);
+        round.payoutFactor = uint128(factor);
+        round.resultsRoot = results.resultsRoot;
+        round.leafCount = results.leafCount;
+        round.challengeEnd = challengeEnd;
+        emit ResultsProposed(
+            results.roundId,
+            results.attempt,
+            results.resultsRoot,
+            results.artifactsHash,
+            results.leafCount,
+            factor,
+            reserve,
+            challengeEnd,
+            results.signerSetVersion
+        );
+    }
+
+    /// @notice Rejects proposed results during the challenge window. The round becomes
+    ///         Resolvable again with `attempt + 1`, so the vetoed signatures cannot be replayed.
+    function veto(uint256 roundId, string calldata reason) external onlyRole(GUARDIAN_ROLE) {
+        Round storage round = _rounds[roundId];
+        _requirePhase(roundId, Phase.Proposed);
+        uint32 vetoed = round.attempt;
+        rewardPool += round.reserve;
+        round.reserve = 0;
+        round.payoutFactor = 0;
+        round.resultsRoot = bytes32(0);
+        round.leafCount = 0;
+        round.challengeEnd = 0;
+        round.attempt = vetoed + 1;
+        emit ResultsVetoed(roundId, vetoed, msg.sender, reason);
+    }
+
+    // =============================================================== settlement
+
+    /// @notice Settles a batch of stakes of an Accepted round against its results root.
+    ///         Anyone may call it. Leaves already settled or refunded are skipped, so
+    ///         overlapping batches never pay twice. Burns of the batch are summed.
+    /// @param leaves the batch, in the order of the multiproof
+    /// @param proof, proofFlags an OpenZeppelin multiproof of `leaves` against the root
+    function settle(uint256 roundId, Leaf[] calldata leaves, bytes32[] calldata proof, bool[] calldata proofFlags)
+        external
+        nonReentrant
+        whenNotPaused
+    {
+        Round storage round = _rounds[roundId];
+        _requirePhase(roundId, Phase.Accepted);
+        uint256 count = leaves.length;
+        bytes32[] memory hashes = new bytes32[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            hashes[i] = _leafHash(roundId, leaves[i]);
+        }
+        if (!MerkleProof.multiProofVerifyCalldata(proof, proofFlags, round.resultsRoot, hashes)) {
+            revert InvalidProof(roundId);
+        }
+
+        BatchTotals memory totals;
+        uint256 factor = round.payoutFactor;
+        uint16 clipBps = round.config.clipBps;
+        for (uint256 i = 0; i < count; ++i) {
+            _settleLeaf(roundId, leaves[i], factor, clipBps, totals);
+        }
+        if (totals.rewards > round.reserve) revert RewardsExceedReserve(roundId, totals.rewards, round.reserve);
+        round.reserve -= uint128(totals.rewards);
+        round.rewardsPaid += uint128(totals.rewards);
+        round.burned += uint128(totals.burned);
+        accountedNmr -= totals.burned;
+        _recordClosed(roundId, round, totals.count, totals.amount);
+        if (totals.burned > 0) IBurnable(address(nmr)).burn(totals.burned);
+    }
+
+    /// @dev Running sums of one settlement batch.
+    struct BatchTotals {
+        uint256 count;
+        uint256 amount;
+        uint256 rewards;
+        uint256 burned;
+    }
+
+    /// @dev Settles one verified leaf into the owner's wallet; skips a stake closed before.
+    function _settleLeaf(uint256 roundId, Leaf calldata leaf, uint256 factor, uint16 clipBps, BatchTotals memory totals)
+        private
+    {
+        uint256 modelId = leaf.modelId;
+        if (!_markClosed(roundId, modelId)) return;
+        Stake memory position = _stakes[roundId][modelId];
+        if (position.amount == 0) revert NoStake(roundId, modelId);
+        int256 payout = leaf.status == STATUS_SCORED
+            ? PayoutMath.payout(position.amount, leaf.corr, leaf.mmc, position.corrMult, position.mmcMult, factor, clipBps)
+            : int256(0);
+        // |payout| <= stake * clipBps / 10_000 <= stake, so the credit is never negative.
+        address owner = _modelOwners[modelId];
+        _wallets[owner].balance += uint128(uint256(int256(uint256(position.amount)) + payout));
+        totals.count += 1;
+        totals.amount += position.amount;
+        if (payout > 0) totals.rewards += uint256(payout);
+        else totals.burned += uint256(-payout);
+        emit StakeSettled(
+            roundId,
+            modelId,
+            owner,
+            position.amount,
+            leaf.status,
+            leaf.corr,
+            leaf.mmc,
+            payout,
+            payout < 0 ? uint256(-payout) : 0
+        );
+    }
+
+    /// @notice Refunds stakes in full, no burn and no reward, when the oracle failed: the
+    ///         round is Refunding (no results by resolveTime + resultsTimeout), or results were
+    ///         accepted but these stakes are still unsettled settleTimeout after acceptance.
+    ///         Anyone may call it; works while paused. Stakes already closed are skipped.
+    function refund(uint256 roundId, uint256[] calldata modelIds) external nonReentrant {
+        Round storage round = _rounds[roundId];
+        Phase current = phase(roundId);
+        uint256 refundableAt = _refundableAt(round);
+        if (!(current == Phase.Refunding || (current == Phase.Accepted && block.timestamp >= refundableAt))) {
+            revert RefundNotAvailable(roundId, current, refundableAt);
+        }
+        uint256 closedCount;
+        uint256 closedAmount;
+        for (uint256 i = 0; i < modelIds.length; ++i) {
+            uint256 modelId = modelIds[i];
+            uint256 amount = _stakes[roundId][modelId].amount;
+            if (amount == 0) revert NoStake(roundId, modelId);
+            if (!_markClosed(roundId, modelId)) continue;
+            address owner = _modelOwners[modelId];
+            _wallets[owner].balance += uint128(amount);
+            closedCount += 1;
+            closedAmount += amount;
+            emit StakeRefunded(roundId, modelId, owner, amount);
+        }
+        _recordClosed(roundId, round, closedCount, closedAmount);
+    }
+
+    // =============================================================== views
+
+    /// @notice The protocol's payout for a SCORED stake, exactly as settlement computes it.
+    /// @return payoutWei signed: positive reward, negative burn
+    function computePayout(
+        uint256 stakeWei,
+        int64 corrNanos,
+        int64 mmcNanos,
+        uint16 corrMult,
+        uint16 mmcMult,
+        uint256 payoutFactorWei,
+        uint16 clipBps
+    ) external pure returns (int256 payoutWei) {
+        return PayoutMath.payout(stakeWei, corrNanos, mmcNanos, corrMult, mmcMult, payoutFactorWei, clipBps);
+    }
+
+    /// @notice The payout factor (1e18) for a round's total at risk and stake threshold.
+    function payoutFactor(uint256 totalAtRiskWei, uint256 stakeThresholdWei) external pure returns (uint256) {
+        return PayoutMath.payoutFactor(totalAtRiskWei, stakeThresholdWei);
+    }
+
+    /// @notice The leaf hash the results tree uses for `leaf`.
+    function leafHash(Leaf calldata leaf) external pure returns (bytes32) {
+        return _hashLeaf(leaf);
+    }
+
+    /// @notice The EIP-712 digest the signers sign for these results.
+    function resultsDigest(Results calldata results) external view returns (bytes32) {
+        return _resultsDigest(results);
+    }
+
+    /// @notice The phase of a round, derived from time and state.
+    function phase(uint256 roundId) public view returns (Phase) {
+        Round storage round = _rounds[roundId];
+        if (round.closeTime == 0) return Phase.None;
+        if (round.settled) return Phase.Settled;
+        if (block.timestamp < round.closeTime) return Phase.Open;
+        // Nothing was staked: nothing to resolve.
+        if (round.stakedCount == 0) return Phase.Settled;
+        if (round.resultsRoot != bytes32(0)) {
+            return block.timestamp < round.challengeEnd ? Phase.Proposed : Phase.Accepted;
+        }
+        if (block.timestamp >= uint256(round.resolveTime) + round.config.resultsTimeout) return Phase.Refunding;
+        if (block.timestamp >= round.resolveTime) return Phase.Resolvable;
+        return Phase.Closed;
+    }
+
+    /// @notice A round's full state (configuration snapshot included).
+    function getRound(uint256 roundId) external view returns (Round memory) {
+        return _rounds[roundId];
+    }
+
+    /// @notice The stake of (round, model) and whether it was settled or refunded.
+    function getStake(uint256 roundId, uint256 modelId) external view returns (Stake memory position, bool closed) {
+        position = _stakes[roundId][modelId];
+        closed = _isClosed(roundId, modelId);
+    }
+
+    /// @notice Whether the stake of (round, model) was settled or refunded.
+    function isStakeClosed(uint256 roundId, uint256 modelId) external view returns (bool) {
+        return _isClosed(roundId, modelId);
+    }
+
+    /// @notice Free NMR in an owner's tournament wallet.
+    function balanceOf(address owner) external view returns (uint256) {
+        return _wallets[owner].balance;
+    }
+
+    /// @notice Number of models an owner created.
+    function modelCountOf(address owner) external view returns (uint256) {
+        return _wallets[owner].modelCount;
+    }
+
+    /// @notice The owner of a model (zero if unknown).
+    function modelOwner(uint256 modelId) external view returns (address) {
+        return _modelOwners[modelId];
+    }
+
+    /// @notice The configuration new rounds will snapshot.
+    function config() external view returns (Config memory) {
+        return _config;
+    }
+
+    /// @notice The current signer set.
+    function signerSet() external view returns (address[] memory signers, uint8 threshold, uint64 version) {
+        return (_signerSet.signers, _signerSet.threshold, _signerSet.version);
+    }
+
+    /// @notice The current signer set's version (part of the signed struct).
+    function signerSetVersion() external view returns (uint64) {
+        return _signerSet.version;
+    }
+
+    /// @notice When unsettled stakes of an accepted round become refundable (0 if no results).
+    function refundableAt(uint256 roundId) external view returns (uint256) {
+        return _refundableAt(_rounds[roundId]);
+    }
+
+    // =============================================================== internal
+
+    function _resultsDigest(Results calldata results) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    RESULTS_TYPEHASH,
+                    results.roundId,
+                    results.attempt,
+                    results.resultsRoot,
+                    results.leafCount,
+                    results.artifactsHash,
+                    results.signerSetVersion
+                )
+            )
+        );
+    }
+
+    function _deposit(uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        _wallets[msg.sender].balance += uint128(amount);
+        accountedNmr += amount;
+        emit Deposited(msg.sender, amount);
+        nmr.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    function _setConfig(Config memory config) private {
+        if (config.corrMultMin > config.corrMultMax || config.corrMultMax > MAX_MULTIPLIER) {
+            revert InvalidConfig("corrMult");
+        }
+        if (config.mmcMultMin > config.mmcMultMax || config.mmcMultMax > MAX_MULTIPLIER) {
+            revert InvalidConfig("mmcMult");
+        }
+        if (config.clipBps > MAX_CLIP_BPS) revert InvalidConfig("clipBps");
+        if (config.challengePeriod < 1 hours || config.challengePeriod > 30 days) {
+            revert InvalidConfig("challengePeriod");
+        }
+        if (config.resultsTimeout < MIN_TIMEOUT || config.resultsTimeout > MAX_PERIOD) {
+            revert InvalidConfig("resultsTimeout");
+        }
+        if (config.settleTimeout < MIN_TIMEOUT || config.settleTimeout > MAX_PERIOD) {
+            revert InvalidConfig("settleTimeout");
+        }
+        if (config.minResolutionDelay > MAX_PERIOD) revert InvalidConfig("minResolutionDelay");
+        if (config.stakeThreshold == 0) revert InvalidConfig("stakeThreshold");
+        if (config.minStake == 0) revert InvalidConfig("minStake");
+        _config = config;
+        emit ConfigUpdated(config);
+    }
+
+    function _openRound(uint256 roundId) private view returns (Round storage round) {
+        round = _rounds[roundId];
+        if (round.closeTime == 0) revert UnknownRound(roundId);
+        if (block.timestamp >= round.closeTime) revert RoundNotOpen(roundId, round.closeTime, block.timestamp);
+    }
+
+    function _requirePhase(uint256 roundId, Phase expected) private view {
+        Phase actual = phase(roundId);
+        if (actual != expected) {
+            if (actual == Phase.None) revert UnknownRound(roundId);
+            revert WrongPhase(roundId, expected, actual);
+        }
+    }
+
+    function _requireModelOwner(uint256 modelId) private view returns (address owner) {
+        owner = _modelOwners[modelId];
+        if (owner == address(0)) revert UnknownModel(modelId);
+        if (owner != msg.sender) revert NotModelOwner(modelId, owner, msg.sender);
+    }
+
+    function _leafHash(uint256 roundId, Leaf calldata leaf) private pure returns (bytes32) {
+        if (leaf.roundId != roundId) revert LeafRoundMismatch(roundId, leaf.roundId, leaf.modelId);
+        if (leaf.status == STATUS_SCORED) {
+            if (
+                leaf.corr > MAX_SCORE_NANOS || leaf.corr < -MAX_SCORE_NANOS || leaf.mmc > MAX_SCORE_NANOS
+                    || leaf.mmc < -MAX_SCORE_NANOS
+            ) revert InvalidScore(leaf.modelId, leaf.corr, leaf.mmc);
+        } else if (leaf.status == STATUS_INVALID) {
+            if (leaf.corr != 0 || leaf.mmc != 0) revert InvalidScore(leaf.modelId, leaf.corr, leaf.mmc);
+        } else {
+            revert InvalidLeafStatus(leaf.modelId, leaf.status);
+        }
+        return _hashLeaf(leaf);
+    }
+
+    /// @dev OpenZeppelin StandardMerkleTree leaf: keccak256(bytes.concat(keccak256(abi.encode(...)))).
+    function _hashLeaf(Leaf calldata leaf) private pure returns (bytes32) {
+        return keccak256(
+            bytes.concat(keccak256(abi.encode(leaf.roundId, leaf.modelId, leaf.status, leaf.corr, leaf.mmc)))
+        );
+    }
+
+    /// @dev Sets the closed bit; false if it was already set.
+    function _markClosed(uint256 roundId, uint256 modelId) private returns (bool) {
+        uint256 word = modelId >> 8;
+        uint256 mask = 1 << (modelId & 0xff);
+        uint256 bits = _closedBits[roundId][word];
+        if (bits & mask != 0) return false;
+        _closedBits[roundId][word] = bits | mask;
+        return true;
+    }
+
+    function _isClosed(uint256 roundId, uint256 modelId) private view returns (bool) {
+        return _closedBits[roundId][modelId >> 8] & (1 << (modelId & 0xff)) != 0;
+    }
+
+    /// @dev Counts closed stakes; when the last one closes, releases the unpaid reserve.
+    function _recordClosed(uint256 roundId, Round storage round, uint256 count, uint256 amount) private {
+        if (count == 0) return;
+        round.closedCount += uint32(count);
+        round.closedAmount += uint128(amount);
+        if (round.closedCount == round.stakedCount) {
+            uint256 released = round.reserve;
+            round.reserve = 0;
+            round.settled = true;
+            rewardPool += released;
+            emit RoundSettled(roundId, round.rewardsPaid, round.burned, released);
+        }
+    }
+
+    function _refundableAt(Round storage round) private view returns (uint256) {
+        if (round.challengeEnd == 0) return 0;
+        return uint256(round.challengeEnd) + round.config.settleTimeout;
+    }
+}
