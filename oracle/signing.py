@@ -1,0 +1,327 @@
+"""EIP-712 signatures over a round's results, exactly as the tournament contract checks them.
+
+The contract is OpenZeppelin `EIP712("NumeraireTournament", "1")`; signers sign the struct
+`Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,bytes32
+artifactsHash,uint64 signerSetVersion)`. The digest is computed by hand here (type hash,
+struct hash, `"\\x19\\x01" || domainSeparator || structHash`) and the tests cross-check it
+against eth-account's `encode_typed_data`. `sign_results` returns 65-byte `r || s || v`
+signatures (v in {27, 28}, low s) sorted by ascending signer address, which is the order
+`proposeResults` requires; `check_signatures` applies the contract's acceptance rules
+off-chain so the operator and the auditor see a rejection coming. Pure code: no I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_hash.auto import keccak
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError
+from eth_utils import is_address, to_checksum_address
+
+__all__ = [
+    "DOMAIN_NAME",
+    "DOMAIN_TYPE",
+    "DOMAIN_VERSION",
+    "Domain",
+    "RESULTS_TYPE",
+    "RESULTS_TYPEHASH",
+    "Results",
+    "SECP256K1_N",
+    "SigningError",
+    "check_signatures",
+    "domain_from_eip712_domain_call",
+    "domain_separator",
+    "make_high_s",
+    "recover_signer",
+    "recover_signers",
+    "results_digest",
+    "results_struct_hash",
+    "sign_results",
+    "split_signature",
+    "typed_data",
+]
+
+DOMAIN_NAME = "NumeraireTournament"
+DOMAIN_VERSION = "1"
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+RESULTS_TYPE = ("Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,"
+                "bytes32 artifactsHash,uint64 signerSetVersion)")
+DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+RESULTS_TYPEHASH = keccak(RESULTS_TYPE.encode())
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+# ERC-5267 `fields` bit mask: 0x01 name, 0x02 version, 0x04 chainId, 0x08 verifyingContract, 0x10 salt.
+_EIP712_FIELDS = 0x0F
+
+PrivateKeyLike = Union[str, bytes, Any]  # hex string, 32 bytes, eth_keys PrivateKey or LocalAccount
+
+
+class SigningError(ValueError):
+    """A domain, results struct or signature that cannot be used (the message says why)."""
+
+
+def _uint(name: str, value: Any, bits: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SigningError(f"{name} must be an integer, got {value!r}")
+    if not 0 <= value < 2**bits:
+        raise SigningError(f"{name} = {value} does not fit in uint{bits}")
+    return value
+
+
+def _bytes32(name: str, value: Any) -> bytes:
+    if isinstance(value, str):
+        text = value[2:] if value[:2] in ("0x", "0X") else value
+        try:
+            value = bytes.fromhex(text)
+        except ValueError:
+            raise SigningError(f"{name} must be 32 bytes or 0x-hex of 32 bytes, got {value!r}") from None
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+        raise SigningError(f"{name} must be 32 bytes, got {value!r}")
+    return bytes(value)
+
+
+def _address(name: str, value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)) and len(value) == 20:
+        value = "0x" + bytes(value).hex()
+    if not isinstance(value, str) or not is_address(value):
+        raise SigningError(f"{name} must be an address, got {value!r}")
+    return to_checksum_address(value)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The EIP-712 domain of one deployed tournament contract."""
+
+    chain_id: int
+    verifying_contract: str
+    name: str = DOMAIN_NAME
+    version: str = DOMAIN_VERSION
+
+    def __post_init__(self) -> None:
+        _uint("chain_id", self.chain_id, 256)
+        object.__setattr__(self, "verifying_contract", _address("verifying_contract", self.verifying_contract))
+
+    def as_dict(self) -> dict:
+        """The domain as EIP-712 JSON (eth_signTypedData_v4, eth-account's `encode_typed_data`)."""
+        return {"name": self.name, "version": self.version, "chainId": self.chain_id,
+                "verifyingContract": self.verifying_contract}
+
+
+def domain_from_eip712_domain_call(result: Sequence[Any], expect_name: Optional[str] = DOMAIN_NAME,
+                                   expect_version: Optional[str] = DOMAIN_VERSION) -> Domain:
+    """The Domain from the return value of the contract's ERC-5267 `eip712Domain()`.
+
+    `result` is `(fields, name, version, chainId, verifyingContract, salt, extensions)` as web3
+    or brownie return it. Only the four fields this protocol uses may be set (fields == 0x0f,
+    no extensions). With `expect_name` / `expect_version` (default: the protocol's), a
+    different contract is refused: its signatures would be worthless here.
+    """
+    try:
+        fields, name, version, chain_id, verifying_contract, salt, extensions = result
+    except (TypeError, ValueError):
+        raise SigningError("eip712Domain() returns 7 values (fields, name, version, chainId, "
+                           f"verifyingContract, salt, extensions); got {result!r}") from None
+    if isinstance(fields, str):
+        fields = int(fields, 16)
+    elif isinstance(fields, (bytes, bytearray)):
+        fields = int.from_bytes(fields, "big")
+    if fields != _EIP712_FIELDS or list(extensions or []):
+        raise SigningError(f"eip712Domain() reports fields={fields:#04x}, extensions={list(extensions or [])}; "
+                           "this protocol's domain is (name, version, chainId, verifyingContract) only (0x0f)")
+    if expect_name is not None and name != expect_name:
+        raise SigningError(f"contract {verifying_contract} has EIP-712 name {name!r}, expected {expect_name!r}: "
+                           "is this the tournament contract?")
+    if expect_version is not None and version != expect_version:
+        raise SigningError(f"contract {verifying_contract} has EIP-712 version {version!r}, "
+                           f"expected {expect_version!r}")
+    return Domain(chain_id=int(chain_id), verifying_contract=verifying_contract, name=name, version=version)
+
+
+def domain_separator(domain: Domain) -> bytes:
+    """`keccak256(abi.encode(TYPE_HASH, keccak(name), keccak(version), chainId, verifyingContract))`."""
+    return keccak(abi_encode(
+        ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+        [DOMAIN_TYPEHASH, keccak(domain.name.encode()), keccak(domain.version.encode()), domain.chain_id,
+         domain.verifying_contract],
+    ))
+
+
+@dataclass(frozen=True)
+class Results:
+    """The signed statement about a round: which results (root, leaf count) and artifacts, which attempt."""
+
+    round_id: int
+    attempt: int
+    results_root: bytes
+    leaf_count: int
+    artifacts_hash: bytes
+    signer_set_version: int
+
+    def __post_init__(self) -> None:
+        _uint("round_id", self.round_id, 256)
+        _uint("attempt", self.attempt, 32)
+        _uint("leaf_count", self.leaf_count, 32)
+        _uint("signer_set_version", self.signer_set_version, 64)
+        object.__setattr__(self, "results_root", _bytes32("results_root", self.results_root))
+        object.__setattr__(self, "artifacts_hash", _bytes32("artifacts_hash", self.artifacts_hash))
+
+    def as_message(self) -> dict:
+        """The struct as EIP-712 JSON message fields."""
+        return {"roundId": self.round_id, "attempt": self.attempt, "resultsRoot": self.results_root,
+                "leafCount": self.leaf_count, "artifactsHash": self.artifacts_hash,
+                "signerSetVersion": self.signer_set_version}
+
+
+def results_struct_hash(results: Results) -> bytes:
+    """`keccak256(abi.encode(RESULTS_TYPEHASH, roundId, attempt, resultsRoot, leafCount, artifactsHash, version))`."""
+    return keccak(abi_encode(
+        ["bytes32", "uint256", "uint32", "bytes32", "uint32", "bytes32", "uint64"],
+        [RESULTS_TYPEHASH, results.round_id, results.attempt, results.results_root, results.leaf_count,
+         results.artifacts_hash, results.signer_set_version],
+    ))
+
+
+def results_digest(domain: Domain, results: Results) -> bytes:
+    """The 32-byte EIP-712 digest the signers sign: `keccak256("\\x19\\x01" || separator || structHash)`."""
+    return keccak(b"\x19\x01" + domain_separator(domain) + results_struct_hash(results))
+
+
+def typed_data(domain: Domain, results: Results) -> dict:
+    """The full EIP-712 JSON (for eth_signTypedData_v4 wallets and eth-account's `encode_typed_data`)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Results": [
+                {"name": "roundId", "type": "uint256"},
+                {"name": "attempt", "type": "uint32"},
+                {"name": "resultsRoot", "type": "bytes32"},
+                {"name": "leafCount", "type": "uint32"},
+                {"name": "artifactsHash", "type": "bytes32"},
+                {"name": "signerSetVersion", "type": "uint64"},
+            ],
+        },
+        "primaryType": "Results",
+        "domain": domain.as_dict(),
+        "message": results.as_message(),
+    }
+
+
+def _private_key(key: PrivateKeyLike) -> keys.PrivateKey:
+    if isinstance(key, keys.PrivateKey):
+        return key
+    if hasattr(key, "key"):  # eth-account LocalAccount
+        key = key.key
+    if isinstance(key, str):
+        text = key[2:] if key[:2] in ("0x", "0X") else key
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            raise SigningError("a private key must be 32 bytes or their hex (the value is not shown)") from None
+    try:
+        return keys.PrivateKey(bytes(key))
+    except (ValidationError, TypeError, ValueError):
+        raise SigningError("a private key must be 32 bytes or their hex (the value is not shown)") from None
+
+
+def sign_results(domain: Domain, results: Results, private_keys: Iterable[PrivateKeyLike]) -> list[bytes]:
+    """One 65-byte signature (`r || s || v`, v in {27, 28}, low s) per key, in ascending signer order.
+
+    The contract requires strictly ascending, distinct signers, so two keys of one address
+    are an error rather than a silently dropped signature.
+    """
+    digest = results_digest(domain, results)
+    signed: dict[int, bytes] = {}
+    for key in private_keys:
+        private_key = _private_key(key)
+        address = private_key.public_key.to_checksum_address()
+        if int(address, 16) in signed:
+            raise SigningError(f"two of the keys belong to the same signer {address}; each signer signs once")
+        signature = Account.unsafe_sign_hash(digest, private_key.to_bytes()).signature
+        signed[int(address, 16)] = bytes(signature)
+    return [signed[address] for address in sorted(signed)]
+
+
+def split_signature(signature: Union[bytes, str]) -> tuple[int, int, int]:
+    """`(v, r, s)` of a 65-byte `r || s || v` signature."""
+    if isinstance(signature, str):
+        signature = bytes.fromhex(signature[2:] if signature[:2] in ("0x", "0X") else signature)
+    signature = bytes(signature)
+    if len(signature) != 65:
+        raise SigningError(f"a signature is 65 bytes (r || s || v), got {len(signature)}")
+    return signature[64], int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+
+
+def make_high_s(signature: Union[bytes, str]) -> bytes:
+    """The malleable twin of a signature: `s' = n - s` and v flipped (27 <-> 28).
+
+    It recovers to the same signer, which is exactly why it exists: negative contract tests
+    use it to prove `proposeResults` rejects high-s signatures (OpenZeppelin ECDSA reverts
+    with `ECDSAInvalidSignatureS`). Never use it to sign anything.
+    """
+    v, r, s = split_signature(signature)
+    if v not in (27, 28):
+        raise SigningError(f"signature v must be 27 or 28, got {v}")
+    return r.to_bytes(32, "big") + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
+
+
+def recover_signer(domain: Domain, results: Results, signature: Union[bytes, str]) -> str:
+    """The checksummed address that produced `signature` over these results (any s, v in {27, 28}).
+
+    This is plain ecrecover: it accepts high-s twins too. Use `check_signatures` for the
+    contract's full rules.
+    """
+    v, r, s = split_signature(signature)
+    if v not in (27, 28):
+        raise SigningError(f"signature v must be 27 or 28, got {v}")
+    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
+        raise SigningError("signature r and s must be in [1, n - 1]")
+    try:
+        public_key = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(
+            results_digest(domain, results))
+    except (BadSignature, ValidationError) as error:
+        raise SigningError(f"signature does not recover to any key: {error}") from None
+    return public_key.to_checksum_address()
+
+
+def recover_signers(domain: Domain, results: Results, signatures: Iterable[Union[bytes, str]]) -> list[str]:
+    """The signer of each signature, in the signatures' order."""
+    return [recover_signer(domain, results, signature) for signature in signatures]
+
+
+def check_signatures(domain: Domain, results: Results, signatures: Sequence[Union[bytes, str]],
+                     signers: Iterable[str], threshold: int) -> list[str]:
+    """The reasons `proposeResults` would refuse these signatures (empty list: it accepts them).
+
+    Mirrors the protocol: each signature 65 bytes with v in {27, 28} and low s (s <= n/2),
+    recovering to a current signer, signers strictly ascending (hence distinct), and at least
+    `threshold` of them.
+    """
+    current = {int(_address("signer", signer), 16) for signer in signers}
+    problems: list[str] = []
+    previous = -1
+    for position, signature in enumerate(signatures):
+        try:
+            v, r, s = split_signature(signature)
+            if s > SECP256K1_N // 2:
+                problems.append(f"signature {position}: high s (malleable); sign again with a low-s signer")
+                continue
+            address = recover_signer(domain, results, signature)
+        except SigningError as error:
+            problems.append(f"signature {position}: {error}")
+            continue
+        if int(address, 16) not in current:
+            problems.append(f"signature {position}: {address} is not a current signer")
+        if int(address, 16) <= previous:
+            problems.append(f"signature {position}: signer {address} is not after the previous signer "
+                            "(signatures must be sorted by strictly ascending signer address)")
+        previous = max(previous, int(address, 16))
+    if len(signatures) < threshold:
+        problems.append(f"{len(signatures)} signature(s), the threshold is {threshold}")
+    return problems
