@@ -225,7 +225,10 @@ def _private_key(key: PrivateKeyLike) -> keys.PrivateKey:
         except ValueError:
             raise SigningError("a private key must be 32 bytes or their hex (the value is not shown)") from None
     try:
-        return keys.PrivateKey(bytes(key))
+        key = bytes(key)
+        if len(key) != 32 or not 0 < int.from_bytes(key, "big") < SECP256K1_N:
+            raise ValueError
+        return keys.PrivateKey(key)
     except (ValidationError, TypeError, ValueError):
         raise SigningError("a private key must be 32 bytes or their hex (the value is not shown)") from None
 

@@ -109,6 +109,8 @@ def test_keys_may_be_hex_bytes_or_accounts_but_one_signer_signs_once():
         sign_results(DOMAIN, RESULTS, [KEYS[0], as_bytes])
     with pytest.raises(SigningError, match="private key must be 32 bytes") as error:
         sign_results(DOMAIN, RESULTS, ["0x1234"])
+    with pytest.raises(SigningError, match="private key must be 32 bytes"):
+        sign_results(DOMAIN, RESULTS, [b"\x00" * 32])
     assert "1234" not in str(error.value)  # key material never ends up in messages
 
 
