@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping, Optional, Union
+from typing import Iterable, Optional, Union
 
 from eth_hash.auto import keccak
 

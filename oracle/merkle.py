@@ -259,7 +259,9 @@ class StandardMerkleTree:
         self._index_by_hash: dict[bytes, int] = {h: i for i, h in enumerate(hashes)}
 
     @classmethod
-    def of(cls, values: Sequence[Sequence[Any]], leaf_types: Sequence[str], sort_leaves: bool = True) -> "StandardMerkleTree":
+    def of(cls, values: Sequence[Sequence[Any]], leaf_types: Sequence[str],
+           sort_leaves: bool = True) -> "StandardMerkleTree":
+        """Same as the constructor; named like OZ's `StandardMerkleTree.of`."""
         return cls(values, leaf_types, sort_leaves)
 
     @property

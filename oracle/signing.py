@@ -12,7 +12,7 @@ off-chain so the operator and the auditor see a rejection coming. Pure code: no 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence, Union
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
