@@ -1,0 +1,43 @@
+"""brownie run scripts/deploy.py [--network NAME]
+
+Deploys NMR and the tournament on the connected network, grants the operator and guardian
+roles, sets the oracle signer set, funds the reward pool, prints the addresses and writes
+deployments/<chainId>.json for the oracle.
+
+On the local chain (chain id 31337) anvil's well-known test keys play every role: admin
+key 0, operator 1, guardian 2, signers 7-9 (2-of-3). Elsewhere, set DEPLOYER_KEY (hex private
+key of the admin/treasury) and OPERATOR, GUARDIAN, SIGNERS (comma-separated), THRESHOLD;
+optional PRESET (seed|2024) and REWARD_POOL_NMR.
+"""
+import os
+
+from brownie import web3
+
+from oracle.chain import Transactor
+from oracle.deploy import deploy_tournament
+from oracle.keys import anvil_test_accounts, key_from_env
+
+LOCAL_CHAIN_ID = 31337
+
+
+def main():
+    preset = os.environ.get("PRESET", "seed")
+    reward_pool_wei = int(float(os.environ.get("REWARD_POOL_NMR", "100000")) * 10**18)
+    if web3.eth.chain_id == LOCAL_CHAIN_ID:
+        keys = anvil_test_accounts(10)
+        admin, operator, guardian = keys[0], keys[1].address, keys[2].address
+        signers, threshold = [k.address for k in keys[7:10]], 2
+    else:
+        admin = key_from_env("DEPLOYER_KEY")
+        operator, guardian = os.environ["OPERATOR"], os.environ["GUARDIAN"]
+        signers = [s.strip() for s in os.environ["SIGNERS"].split(",") if s.strip()]
+        threshold = int(os.environ["THRESHOLD"])
+    deployment = deploy_tournament(
+        web3, Transactor(web3, admin), operator=operator, guardian=guardian, signers=signers,
+        threshold=threshold, config=preset, reward_pool_wei=reward_pool_wei,
+    )
+    print(f"chain id   {deployment.chain_id}")
+    print(f"NMR        {deployment.nmr}")
+    print(f"Tournament {deployment.tournament}")
+    print(f"signers    {threshold}-of-{len(signers)}: {', '.join(signers)}")
+    print(f"written    deployments/{deployment.chain_id}.json")

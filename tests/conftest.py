@@ -1,0 +1,68 @@
+"""Fixtures shared by the off-chain tests that need a chain without brownie.
+
+`anvil_chain` starts its own anvil (free port, 36M-gas blocks) for a test module; `deployed`
+deploys NMR and the tournament on it with oracle.deploy, exactly as scripts/deploy.py and the
+demo do, with anvil's test keys: admin 0, operator 1, guardian 2, signers 7-9 (2-of-3).
+Brownie's own fixtures (tests/contracts) run on brownie's network and do not use these.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from web3 import Web3
+
+from oracle.chain import Deployment, Transactor, nmr_contract, tournament_contract
+from oracle.deploy import deploy_tournament
+from oracle.devchain import Anvil
+from oracle.keys import anvil_test_accounts
+
+
+@dataclass
+class DeployedWorld:
+    w3: Web3
+    rpc_url: str
+    deployment: Deployment
+    deployments_dir: str
+    tournament: object
+    nmr: object
+    keys: list  # anvil test accounts (LocalAccount)
+
+    @property
+    def admin(self):
+        return self.keys[0]
+
+    @property
+    def operator(self):
+        return self.keys[1]
+
+    @property
+    def guardian(self):
+        return self.keys[2]
+
+    @property
+    def signer_keys(self):
+        return self.keys[7:10]
+
+    def transactor(self, account) -> Transactor:
+        return Transactor(self.w3, account, receipt_timeout_s=30)
+
+
+@pytest.fixture(scope="module")
+def anvil_chain():
+    with Anvil() as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def deployed(anvil_chain, tmp_path_factory) -> DeployedWorld:
+    w3 = Web3(Web3.HTTPProvider(anvil_chain.rpc_url, request_kwargs={"timeout": 60}))
+    keys = anvil_test_accounts(10)
+    directory = tmp_path_factory.mktemp("deployments")
+    deployment = deploy_tournament(
+        w3, Transactor(w3, keys[0]), operator=keys[1].address, guardian=keys[2].address,
+        signers=[k.address for k in keys[7:10]], threshold=2, config="seed",
+        reward_pool_wei=100_000 * 10**18, deployments_dir=directory,
+    )
+    return DeployedWorld(w3, anvil_chain.rpc_url, deployment, str(directory),
+                         tournament_contract(w3, deployment), nmr_contract(w3, deployment), keys)
