@@ -15,6 +15,9 @@ import click
 
 COMMANDS: dict[str, str] = {
     # name: "module:attribute"
+    "data": "oracle.commands.data:data",
+    "validate": "oracle.commands.validate:validate",
+    "score": "oracle.commands.score:score",
 }
 
 

@@ -73,5 +73,5 @@ def write_predictions(predictions: pd.DataFrame, path: str | Path) -> Path:
     if path.suffix == ".parquet":
         predictions.to_parquet(path, index=False)
     else:
-        predictions.to_csv(path, index=False, float_format="%.17g")
+        predictions.to_csv(path, index=False)  # shortest round-trip repr of each float
     return path

@@ -18,9 +18,12 @@ import math
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -279,3 +282,72 @@ def validate_file(path: str | PathLike, live_ids: Iterable[str], *,
         return ValidationResult(name, False, f"{name}: cannot read the file ({exc.strerror}); "
                                 "check the path", "missing")
     return validate_predictions(raw, live, name=name, max_bytes=max_bytes)
+
+
+# --------------------------------------------------------------------------- a whole round
+def score_submissions(raw_by_model: Mapping[str, "bytes | ValidationResult"], targets: "pd.Series",
+                      stakes: Mapping[str, float] | None = None, *,
+                      file_names: Mapping[str, str] | None = None,
+                      progress: bool = False) -> "pd.DataFrame":
+    """Validate and score every submission of a round (pure: bytes in, table out).
+
+    raw_by_model: model -> raw file bytes, or an already-invalid ValidationResult (a missing
+    or oversized file the caller did not read). targets: float Series indexed by live id. stakes: model -> stake (any unit; only the
+    proportions matter), equal weights when None. Returns one row per model, in input
+    order: model, status (SCORED/INVALID), corr, mmc, corr_nanos, mmc_nanos, message,
+    submission_hash. INVALID rows have NaN scores and 0 nanos, as the protocol's leaves do.
+    """
+    import pandas as pd
+    from tqdm import tqdm
+
+    from oracle import scoring
+
+    live_ids = targets.index.to_numpy(dtype=object)
+    target_values = targets.to_numpy(dtype=np.float64)
+    if len(live_ids) < 2 or target_values.min() == target_values.max():
+        raise ValueError("targets must cover at least two ids and not be constant")
+    models = list(raw_by_model)
+    if stakes is not None:
+        unstaked = [m for m in models if m not in stakes]
+        if unstaked:
+            raise ValueError(f"{len(unstaked)} model(s) have no stake (first: {unstaked[0]}); "
+                             "list every model in the stakes table")
+    names = file_names or {}
+    results = []
+    block = np.empty((len(models), len(live_ids)))   # rows = models: Fortran view below
+    valid_rows: list[int] = []
+    for model in tqdm(models, desc="validate", unit="file", disable=not progress):
+        raw = raw_by_model[model]
+        result = raw if isinstance(raw, ValidationResult) else validate_predictions(
+            raw, live_ids, name=names.get(model, model))
+        if result.valid and result.predictions is not None:
+            block[len(valid_rows)] = result.predictions
+            valid_rows.append(len(results))
+        results.append(result)
+    corr = np.full(len(models), np.nan)
+    mmc = np.full(len(models), np.nan)
+    if valid_rows:
+        preds = block[: len(valid_rows)].T            # ids x models, Fortran-ordered
+        weights = None if stakes is None else np.array(
+            [float(stakes[models[i]]) for i in valid_rows])
+        bar = tqdm(total=2 * len(valid_rows), desc="score", unit="model", disable=not progress)
+        c, m = scoring.score_round(preds, target_values, weights, progress=bar.update)
+        bar.close()
+        corr[valid_rows], mmc[valid_rows] = c, m
+    del block
+    valid = np.zeros(len(models), dtype=bool)
+    valid[valid_rows] = True
+    corr_nanos = np.zeros(len(models), dtype=np.int64)
+    mmc_nanos = np.zeros(len(models), dtype=np.int64)
+    if valid_rows:
+        corr_nanos[valid] = scoring.to_nanos(corr[valid])
+        mmc_nanos[valid] = scoring.to_nanos(mmc[valid])
+    return pd.DataFrame({
+        "model": models,
+        "status": np.where(valid, "SCORED", "INVALID"),
+        "corr": corr, "mmc": mmc,
+        "corr_nanos": corr_nanos, "mmc_nanos": mmc_nanos,
+        "message": [r.message for r in results],
+        "submission_hash": ["0x" + r.submission_hash.hex() if r.submission_hash else ""
+                            for r in results],
+    })
