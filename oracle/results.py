@@ -10,6 +10,7 @@ the same. Pure code: no I/O.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence
@@ -28,6 +29,8 @@ __all__ = [
     "SettleBatch",
     "batches",
     "build_leaves",
+    "leaves_from_json",
+    "leaves_to_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -148,6 +151,30 @@ def batches(leaves: Sequence[Leaf], batch_size: int) -> list[list[Leaf]]:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ResultsError(f"batch_size must be a positive integer, got {batch_size!r}")
     return [list(leaves[i:i + batch_size]) for i in range(0, len(leaves), batch_size)]
+
+
+def leaves_to_json(leaves: Sequence[Leaf]) -> bytes:
+    """`leaves.json` of the artifacts folder: `[{roundId, modelId, status, corr, mmc}]` by modelId.
+
+    Canonical bytes (sorted keys, no spaces, trailing newline), so the file hashes the same
+    for everyone who writes the same leaves.
+    """
+    rows = [{"roundId": leaf.round_id, "modelId": leaf.model_id, "status": leaf.status,
+             "corr": leaf.corr_nanos, "mmc": leaf.mmc_nanos}
+            for leaf in sorted(leaves, key=lambda leaf: (leaf.round_id, leaf.model_id))]
+    return (json.dumps(rows, sort_keys=True, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def leaves_from_json(data: bytes) -> list[Leaf]:
+    """Leaves read back from `leaves.json` (validated like any Leaf)."""
+    try:
+        rows = json.loads(data)
+        return [Leaf(row["roundId"], row["modelId"], row["status"], row["corr"], row["mmc"]) for row in rows]
+    except (ValueError, KeyError, TypeError) as error:
+        if isinstance(error, ResultsError):
+            raise
+        raise ResultsError(f"leaves.json: not a list of {{roundId, modelId, status, corr, mmc}} "
+                           f"({type(error).__name__}: {error})") from None
 
 
 class SettleBatch(NamedTuple):

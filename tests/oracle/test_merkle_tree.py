@@ -248,6 +248,8 @@ from oracle.results import (  # noqa: E402  (kept next to the tests that use the
     ResultsTree,
     batches,
     build_leaves,
+    leaves_from_json,
+    leaves_to_json,
 )
 
 
@@ -346,3 +348,17 @@ def test_a_partial_batch_of_remaining_leaves_verifies_and_a_changed_leaf_does_no
         tree.multiproof(forged)
     with pytest.raises(ResultsError, match="appears twice"):
         tree.multiproof([leaves[0], leaves[0]])
+
+
+def test_leaves_json_round_trips_in_canonical_bytes():
+    leaves = results_fixture(12)
+    data = leaves_to_json(list(reversed(leaves)))
+    assert data == leaves_to_json(leaves) and data.endswith(b"]\n") and b" " not in data
+    assert leaves_from_json(data) == leaves
+    first = json.loads(data)[0]
+    assert first == {"roundId": 77, "modelId": leaves[0].model_id, "status": leaves[0].status,
+                     "corr": leaves[0].corr_nanos, "mmc": leaves[0].mmc_nanos}
+    with pytest.raises(ResultsError, match="leaves.json"):
+        leaves_from_json(b'[{"roundId": 1}]')
+    with pytest.raises(ResultsError, match="outside"):
+        leaves_from_json(b'[{"roundId":1,"modelId":2,"status":1,"corr":2000000000,"mmc":0}]')
