@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "data": "oracle.commands.data:data",
     "validate": "oracle.commands.validate:validate",
     "score": "oracle.commands.score:score",
+    "audit": "oracle.commands.audit:audit",
 }
 
 

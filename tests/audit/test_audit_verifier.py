@@ -1,0 +1,70 @@
+"""The auditor verifies an honest settled round end to end: chain reader, artifacts reader, verdict, CLI."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from click.testing import CliRunner
+
+from oracle.audit import read_artifacts, read_chain_view, verify_round
+from oracle.payout import payout_wei
+from oracle.cli import main
+
+
+def test_honest_round_passes_with_every_stake_verified(settled_round):
+    world = settled_round.world
+    chain = read_chain_view(world.w3, world.deployment, settled_round.round_id)
+    report = verify_round(chain, read_artifacts(str(settled_round.artifacts_dir)))
+    assert report.findings == [], [str(f) for f in report.findings]
+    assert report.verdict == "PASS" and report.phase == "Settled"
+    rows = {r.model_id: r for r in report.stakes}
+    ids = settled_round.model_ids
+    assert len(rows) == 6
+    assert {r.result for r in rows.values()} == {"OK"}
+    # stakes are the amounts at close (staked n+1 then unstaked 1)
+    assert rows[ids["good_a"]].stake_wei == 10 * 10**18
+    assert rows[ids["constant"]].status == "INVALID" and "equal" in rows[ids["constant"]].message
+    assert rows[ids["missing"]].status == "INVALID" and rows[ids["missing"]].message == "no submission file received"
+    assert rows[ids["swapped"]].status == "INVALID" and "hash mismatch" in rows[ids["swapped"]].message
+    for label in ("good_a", "good_b", "good_c"):
+        row = rows[ids[label]]
+        assert row.status == "SCORED"
+        assert abs(row.corr - row.corr_nanos * 1e-9) <= 2e-9
+        assert row.payout_wei == payout_wei(row.stake_wei, row.corr_nanos, row.mmc_nanos, row.corr_mult,
+                                            row.mmc_mult, report.summary["payoutFactorWei"], 2500)
+        assert row.tx_hash.startswith("0x")
+    assert rows[ids["good_b"]].burned_wei > 0, "the anti-correlated model must have burned"
+    assert report.summary["burnedWei"] == chain.round_settled["burned"] > 0
+    assert chain.initial_supply_wei - chain.total_supply_wei == chain.tournament_burns_wei
+    assert len(chain.proposals) == 1 and len(chain.proposals[0].signatures) == 2
+
+
+def test_cli_prints_table_and_json_and_exits_zero(settled_round, tmp_path):
+    world = settled_round.world
+    args = ["audit", "--round", str(settled_round.round_id), "--rpc", world.rpc_url,
+            "--deployments", world.deployments_dir, "--artifacts", str(settled_round.artifacts_dir)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output and str(settled_round.model_ids["good_b"]) in result.output
+    result = CliRunner().invoke(main, args + ["--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["verdict"] == "PASS" and len(document["stakes"]) == 6
+
+
+def test_cli_names_the_stake_field_and_values_of_a_tampered_file(settled_round, tmp_path):
+    world = settled_round.world
+    folder = tmp_path / "artifacts"
+    shutil.copytree(settled_round.artifacts_dir, folder)
+    model_id = settled_round.model_ids["good_a"]
+    path = folder / "submissions" / f"{model_id}.csv"
+    path.write_bytes(path.read_bytes().replace(b"id0001,", b"id0001,0"))
+    result = CliRunner().invoke(main, ["audit", "--round", str(settled_round.round_id), "--rpc", world.rpc_url,
+                                       "--deployments", world.deployments_dir, "--artifacts", str(folder),
+                                       "--json"])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.output)
+    assert document["verdict"] == "FAIL"
+    named = [f for f in document["findings"] if f["model_id"] == model_id]
+    assert any(f["field"] == f"file:submissions/{model_id}.csv" and f["expected"].startswith("0x")
+               and f["found"].startswith("0x") for f in named), named
