@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
@@ -38,7 +39,7 @@ def rank_tie_kept(x: np.ndarray) -> np.ndarray:
     cols = x[:, None] if one_d else x
     n = cols.shape[0]
     twice = _twice_ranks_rows(np.ascontiguousarray(cols.T))
-    out = _rank_table(n)[twice].T
+    out = _rank_table(n).take(twice, mode="clip").T
     return out[:, 0].copy() if one_d else np.ascontiguousarray(out)
 
 
@@ -54,16 +55,17 @@ def signed_power(x: np.ndarray, p: float = 1.5) -> np.ndarray:
 
 
 def _twice_ranks_rows(rows: np.ndarray) -> np.ndarray:
-    """2 x (1-based average rank) of every entry of each row, as int32, in the rows' order.
+    """2 x (1-based average rank) of every entry of each row, as intp, in the rows' order.
 
     An average rank is (first + last) / 2 + 1 over the 0-based sorted positions of a run of
-    equal values, so twice it is an exact integer in [2, 2n].
+    equal values, so twice it is an exact integer in [2, 2n]. intp, not int32: numpy's
+    gathers convert any other index type first, which costs more than the gather.
     """
     b, n = rows.shape
     order = np.argsort(rows, axis=1)
     ordered = np.take_along_axis(rows, order, axis=1)
-    position = np.arange(n, dtype=np.int32)
-    twice_sorted = np.empty((b, n), dtype=np.int32)
+    position = np.arange(n, dtype=np.intp)
+    twice_sorted = np.empty((b, n), dtype=np.intp)
     same_as_next = ordered[:, 1:] == ordered[:, :-1]
     tied_rows = same_as_next.any(axis=1)
     # Rows without ties (the common case for real-valued predictions) need no run search.
@@ -78,7 +80,7 @@ def _twice_ranks_rows(rows: np.ndarray) -> np.ndarray:
         first = np.maximum.accumulate(np.where(starts_run, position, 0), axis=1)
         last = np.minimum.accumulate(np.where(ends_run, position, n - 1)[:, ::-1], axis=1)[:, ::-1]
         twice_sorted[tied_rows] = first + last + 2
-    twice = np.empty((b, n), dtype=np.int32)
+    twice = np.empty((b, n), dtype=np.intp)
     np.put_along_axis(twice, order, twice_sorted, axis=1)
     return twice
 
@@ -200,24 +202,21 @@ def score_round(preds: np.ndarray, targets: np.ndarray, stakes: np.ndarray | Non
 
     corr = np.empty(m)
     gauss_by_model = np.empty((m, n))     # kept for pass 2: the MMC dot products are one matmul
-    meta_parts: dict[int, np.ndarray] = {}
+    meta = _MetaAccumulator(n, m, block_models)
 
     def pass_one(j0: int, j1: int) -> None:
         rows = _model_rows(preds, j0, j1)
         twice = _twice_ranks_rows(rows)
         del rows
-        powered = pow_t[twice]
+        powered = pow_t.take(twice, mode="clip")
         corr[j0:j1] = _pearson_from_sums(powered @ tc, powered.sum(axis=1),
                                          np.einsum("ij,ij->i", powered, powered), n, t_ss)
         del powered
-        np.take(gauss_t, twice, out=gauss_by_model[j0:j1])
-        meta_parts[j0] = weights[j0:j1] @ rank_t[twice]
+        np.take(gauss_t, twice, out=gauss_by_model[j0:j1], mode="clip")
+        meta.add(j0, weights[j0:j1, None] * rank_t.take(twice, mode="clip"))
 
     _map_blocks(pass_one, m, block_models, progress)
-    meta = np.zeros(n)
-    for j0 in sorted(meta_parts):     # fixed order: the meta model does not depend on threads
-        meta += meta_parts[j0]
-    meta_gauss = gaussianize(rank_tie_kept(meta))
+    meta_gauss = gaussianize(rank_tie_kept(meta.result(weights)))
     mmc = _mmc_from_gauss(gauss_by_model, meta_gauss, t4, n)
     if progress:
         progress(m)
@@ -234,12 +233,42 @@ def _mmc_from_gauss(gauss_by_model: np.ndarray, meta_gauss: np.ndarray, t4: np.n
 
 
 def _stake_weights(stakes: np.ndarray | None, m: int) -> np.ndarray:
+    """Raw stakes as float64 (ones when None); the meta model divides by their sum last."""
     if stakes is None:
-        return np.full(m, 1.0 / m)
+        return np.ones(m)
     w = np.asarray(stakes, dtype=np.float64).ravel()
     if w.shape != (m,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"stakes must be {m} finite non-negative numbers with a positive sum")
-    return w / w.sum()
+    return w
+
+
+class _MetaAccumulator:
+    """sum_j stake_j * rank_j, added strictly in model order, then / sum(stakes).
+
+    The order matters: meta-model values that are mathematically equal (common with equal
+    stakes and tied predictions) must also be equal in floating point, or ranking the meta
+    model breaks the tie differently from numerai-tools' stake_weight, which sums the
+    columns one after another. Blocks arrive from several threads; each waits for its
+    predecessor, then continues the running sum row by row (numpy reduces a C-ordered
+    block over axis 0 sequentially), so the result is bit-identical to a plain loop.
+    """
+
+    def __init__(self, n: int, m: int, block: int):
+        self._starts = [j0 for j0, _ in _blocks(m, block)]
+        self._done = {j0: threading.Event() for j0 in self._starts}
+        self._total: np.ndarray | None = None
+
+    def add(self, j0: int, contributions: np.ndarray) -> None:
+        k = self._starts.index(j0)
+        if k:
+            self._done[self._starts[k - 1]].wait()
+            contributions[0] = self._total + contributions[0]
+        self._total = contributions.sum(axis=0)
+        self._done[j0].set()
+
+    def result(self, weights: np.ndarray) -> np.ndarray:
+        assert self._total is not None
+        return self._total / np.sum(weights)
 
 
 # --------------------------------------------------------------------------- public metrics
@@ -259,7 +288,7 @@ def numerai_corr_matrix(preds: np.ndarray, targets: np.ndarray, *,
     out = np.empty(m)
 
     def block(j0: int, j1: int) -> None:
-        powered = pow_t[_twice_ranks_rows(_model_rows(preds, j0, j1))]
+        powered = pow_t.take(_twice_ranks_rows(_model_rows(preds, j0, j1)), mode="clip")
         out[j0:j1] = _pearson_from_sums(powered @ tc, powered.sum(axis=1),
                                         np.einsum("ij,ij->i", powered, powered), n, t_ss)
 
@@ -276,10 +305,11 @@ def meta_model(preds: np.ndarray, stakes: np.ndarray | None = None, *,
     n, m = preds.shape
     weights = _stake_weights(stakes, m)
     rank_t = _rank_table(n)
-    meta = np.zeros(n)
+    meta = _MetaAccumulator(n, m, block_models)
     for j0, j1 in _blocks(m, block_models):
-        meta += weights[j0:j1] @ rank_t[_twice_ranks_rows(_model_rows(preds, j0, j1))]
-    return meta
+        meta.add(j0, weights[j0:j1, None]
+                 * rank_t.take(_twice_ranks_rows(_model_rows(preds, j0, j1)), mode="clip"))
+    return meta.result(weights)
 
 
 def mmc_matrix(preds: np.ndarray, meta: np.ndarray, targets: np.ndarray, *,
@@ -298,7 +328,7 @@ def mmc_matrix(preds: np.ndarray, meta: np.ndarray, targets: np.ndarray, *,
     out = np.empty(m)
 
     def block(j0: int, j1: int) -> None:
-        gauss = gauss_t[_twice_ranks_rows(_model_rows(preds, j0, j1))]
+        gauss = gauss_t.take(_twice_ranks_rows(_model_rows(preds, j0, j1)), mode="clip")
         out[j0:j1] = _mmc_from_gauss(gauss, meta_gauss, t4, n)
 
     _map_blocks(block, m, block_models)
