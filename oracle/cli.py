@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "data": "oracle.commands.data:data",
     "validate": "oracle.commands.validate:validate",
     "score": "oracle.commands.score:score",
+    "participant": "oracle.commands.participant:participant",
+    "serve": "oracle.commands.serve:serve",
     "audit": "oracle.commands.audit:audit",
 }
 
