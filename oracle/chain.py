@@ -138,6 +138,20 @@ def _abi_type(item: dict) -> str:
     return item["type"]
 
 
+_KNOWN_ERRORS: dict[bytes, dict] = {}
+
+
+def _known_errors() -> dict[bytes, dict]:
+    """Custom errors of every project contract, for reverts that bubble up from the token."""
+    if not _KNOWN_ERRORS:
+        for name in ("Tournament", "NMR"):
+            try:
+                _KNOWN_ERRORS.update(_error_abis(load_artifact(name)["abi"]))
+            except ChainError:
+                pass
+    return _KNOWN_ERRORS
+
+
 def decode_revert(abi: Sequence[dict], data: Any) -> str:
     """`Name(arg=value, ...)` for custom-error revert data; the raw data if unknown."""
     from eth_abi import decode as abi_decode
@@ -153,7 +167,7 @@ def decode_revert(abi: Sequence[dict], data: Any) -> str:
     selector, body = raw[:4], raw[4:]
     if selector == bytes.fromhex("08c379a0"):  # Error(string)
         return abi_decode(["string"], body)[0]
-    entry = _error_abis(abi).get(selector)
+    entry = _error_abis(abi).get(selector) or _known_errors().get(selector)
     if entry is None:
         return f"unknown error 0x{raw.hex()}"
     values = abi_decode([_abi_type(i) for i in entry["inputs"]], body)
@@ -250,8 +264,13 @@ class Transactor:
         tip = max(tip, 1)
         return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
 
-    def transact(self, fn, description: str, *, gas: Optional[int] = None) -> dict:
-        """Sends `fn` (a contract function call) and returns its successful receipt."""
+    def transact(self, fn, description: str, *, gas: Optional[int] = None,
+                 on_sent: Optional[Callable[[bytes], None]] = None) -> dict:
+        """Sends `fn` (a contract function call) and returns its successful receipt.
+
+        `on_sent(tx_hash)`, if given, is called after each broadcast and before the receipt
+        is awaited (callers record the hash; tests inject crashes there).
+        """
         if gas is None:
             gas = self.estimate_gas(fn, description) * (100 + self.gas_margin_pct) // 100
         nonce = with_retries(lambda: self.w3.eth.get_transaction_count(self.address, "pending"),
@@ -266,6 +285,8 @@ class Transactor:
             tx_hash = self._send_raw(signed.raw_transaction, description)
             sent.append(tx_hash)
             log.info("%s: sent %s (nonce %d)", description, tx_hash.hex(), nonce)
+            if on_sent is not None:
+                on_sent(tx_hash)
             receipt = self._wait(sent, nonce, description)
             if receipt is not None:
                 return self._check(receipt, fn, description)
@@ -275,6 +296,48 @@ class Transactor:
                         description, self.receipt_timeout_s, replacement + 1, self.max_replacements)
         raise ChainError(f"{description}: not mined after {self.max_replacements} fee bumps "
                          f"(nonce {nonce}, hashes {[h.hex() for h in sent]}); check the node, then rerun")
+
+    def pending_count(self) -> int:
+        """How many of our transactions the node holds unmined (pending nonce - mined nonce)."""
+        latest = with_retries(lambda: self.w3.eth.get_transaction_count(self.address, "latest"), "reading the nonce")
+        pending = with_retries(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "reading the nonce")
+        return max(0, pending - latest)
+
+    def settle_pending(self, wait_s: Optional[float] = None) -> None:
+        """Makes sure no transaction of ours is still in flight before a step reads the chain.
+
+        Waits up to `wait_s` (default: receipt_timeout_s) for pending transactions (an earlier
+        run may have crashed after sending); if some are still stuck, replaces the lowest
+        pending nonce with a 0-value self-transfer at a higher fee, so later nonces are not
+        blocked behind it (a nonce gap). The steps re-derive everything from the chain, so
+        cancelling a stuck transaction is always safe: the step simply sends it again.
+        """
+        deadline = time.monotonic() + (self.receipt_timeout_s if wait_s is None else wait_s)
+        while self.pending_count() > 0 and time.monotonic() < deadline:
+            time.sleep(max(self.poll_s, 0.2))
+        for replacement in range(1, self.max_replacements + 1):
+            if self.pending_count() == 0:
+                return
+            nonce = with_retries(lambda: self.w3.eth.get_transaction_count(self.address, "latest"),
+                                 "reading the nonce")
+            fees = self._fees()
+            factor = (100 + self.fee_bump_pct) ** replacement
+            tx = {"from": self.address, "to": self.address, "value": 0, "nonce": nonce, "gas": 21_000,
+                  "chainId": self.w3.eth.chain_id,
+                  "maxFeePerGas": 2 * fees["maxFeePerGas"] * factor // 100 ** replacement + 1,
+                  "maxPriorityFeePerGas": 2 * fees["maxPriorityFeePerGas"] * factor // 100 ** replacement + 1}
+            log.warning("nonce %d of %s is stuck; replacing it with a cancelling self-transfer (%d/%d)",
+                        nonce, self.address, replacement, self.max_replacements)
+            try:
+                tx_hash = self._send_raw(self.account.sign_transaction(tx).raw_transaction, "cancelling a stuck tx")
+            except ValueError as exc:  # e.g. "replacement transaction underpriced": bump again
+                log.warning("cancelling nonce %d: %s", nonce, exc)
+                continue
+            if self._wait([tx_hash], nonce, "cancelling a stuck tx", quiet=True) is not None:
+                continue
+        if self.pending_count() > 0:
+            raise ChainError(f"{self.address} still has {self.pending_count()} pending transaction(s) after "
+                             f"{self.max_replacements} replacements; check the node's mempool, then rerun")
 
     def _send_raw(self, raw: bytes, description: str) -> bytes:
         def send() -> bytes:
@@ -286,7 +349,7 @@ class Transactor:
                 raise
         return with_retries(send, description)
 
-    def _wait(self, hashes: list[bytes], nonce: int, description: str) -> Optional[dict]:
+    def _wait(self, hashes: list[bytes], nonce: int, description: str, quiet: bool = False) -> Optional[dict]:
         deadline = time.monotonic() + self.receipt_timeout_s
         while time.monotonic() < deadline:
             for tx_hash in hashes:
@@ -303,6 +366,8 @@ class Transactor:
         mined_nonce = with_retries(lambda: self.w3.eth.get_transaction_count(self.address, "latest"),
                                    "reading the nonce")
         if mined_nonce > nonce:
+            if quiet:
+                return None
             raise ChainError(f"{description}: nonce {nonce} was used by another transaction; "
                              "rerun the step (it reads the chain first)")
         return None
