@@ -27,7 +27,7 @@ FEATURE_VALUES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 TARGET_BUCKETS = np.array([0.05, 0.20, 0.50, 0.20, 0.05])   # share of ids per target value
 # Scale of the stable and regime parts of the hidden mix relative to unit noise. Chosen so
 # that an honest ridge model scores ~0.02-0.03 mean era CORR (see tests/oracle/test_data.py).
-STABLE_SIGNAL = 0.03
+STABLE_SIGNAL = 0.04
 REGIME_SIGNAL = 0.06
 REGIME_STAY = 0.85          # probability an era keeps the previous era's regime
 N_FACTORS = 5               # hidden factors that correlate the features, like real data
