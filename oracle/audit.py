@@ -28,7 +28,7 @@ import numpy as np
 from oracle import payout as payout_math
 from oracle.artifacts import (MANIFEST_NAME, SUBMISSIONS_DIR, ArtifactsError, artifacts_hash,
                               file_entry, parse_manifest)
-from oracle.results import INVALID, SCORED, Leaf, ResultsError, ResultsTree
+from oracle.results import INVALID, SCORED, Leaf, ResultsError, ResultsTree, leaves_from_json
 from oracle.signing import Domain, Results, SigningError, check_signatures, recover_signer
 from oracle.submissions import ValidationResult, submission_hash
 
@@ -439,8 +439,7 @@ def _check_leaves(audit: _Audit, chain: ChainView, proposal: ProposalView,
         audit.fail(None, "leaves", LEAVES_NAME, "missing", "the artifacts have no leaves.json")
         return {}
     try:
-        leaves = [Leaf(int(item["roundId"]), int(item["modelId"]), _status(item["status"]),
-                       int(item["corr"]), int(item["mmc"])) for item in json.loads(raw)]
+        leaves = leaves_from_json(raw)
     except (ValueError, KeyError, TypeError, ResultsError) as error:
         audit.fail(None, "leaves", "a list of {roundId, modelId, status, corr, mmc}", "unreadable",
                    f"{LEAVES_NAME}: {error}")
@@ -472,16 +471,6 @@ def _check_leaves(audit: _Audit, chain: ChainView, proposal: ProposalView,
                 audit.fail(None, "results_root", proposal.results_root, root,
                            "the posted leaves do not rebuild the root in ResultsProposed")
     return by_model
-
-
-def _status(value: Any) -> int:
-    """A leaf status as 1/2 or its name."""
-    if isinstance(value, str) and not value.isdigit():
-        names = {name: code for code, name in STATUS_NAMES.items()}
-        if value.upper() not in names:
-            raise ValueError(f"unknown leaf status {value!r}")
-        return names[value.upper()]
-    return int(value)
 
 
 def _read_table(raw: bytes):

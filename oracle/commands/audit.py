@@ -55,7 +55,8 @@ def render_table(report) -> str:
 @click.option("--artifacts", "artifacts", required=True,
               help="The round's published artifacts: a folder, an operator work folder, or an http(s) URL.")
 @click.option("--deployments", "deployments_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Folder with <chainId>.json deployment files (default: ./deployments).")
+              default=None, envvar="TOURNAMENT_DEPLOYMENTS",
+              help="Folder with <chainId>.json deployment files (default: ./deployments).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | None, as_json: bool) -> None:
     """Recompute every score and payout of a round and compare them with the chain."""

@@ -51,4 +51,7 @@ def submissions(host: str, port: int, data_dir: Path, rpc: str, deployments: Opt
     run(app, host, port)
 
 
-# ---- `serve explorer` (read-only explorer pages) goes here: @serve.command("explorer") ...
+# ---- `serve explorer` (read-only explorer pages) lives in oracle/commands/explorer_cmd.py.
+from oracle.commands.explorer_cmd import explorer  # noqa: E402  (click only; the app loads on use)
+
+serve.add_command(explorer)
