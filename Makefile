@@ -48,5 +48,9 @@ test: $(STAMP_BUILD)
 demo: $(STAMP_BUILD)
 	@echo "make demo: not yet (the multi-round demo lands with issue 7)"
 
+## Benchmarks: prints figures and writes BENCHMARKS.md (ARGS=--quick for a smoke run).
+bench: $(STAMP_BUILD)
+	python -m bench.run $(ARGS)
+
 clean:
 	rm -rf build .solcx $(VENV) node_modules .pytest_cache .hypothesis

@@ -72,7 +72,32 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     mapping(address owner => Wallet) private _wallets;
     mapping(uint256 modelId => address owner) private _modelOwners;
-    mapping(uint256 roundId => Round) private _rounds;
+    /// @dev Storage layout of a round, packed so that both slots a stake writes (counters,
+    ///      total at risk) are already non-zero after openRound: the round's first stake then
+    ///      costs no more than any other. `getRound` returns it as the ABI's `Round`.
+    struct RoundState {
+        // slot 0
+        uint64 resolveTime;
+        uint32 stakedCount;
+        uint32 closedCount;
+        uint32 attempt;
+        uint32 leafCount;
+        bool settled;
+        // slot 1
+        uint128 totalAtRisk;
+        uint64 closeTime;
+        uint64 challengeEnd;
+        // slots 2-7
+        bytes32 resultsRoot;
+        uint128 payoutFactor;
+        uint128 reserve;
+        uint128 rewardsPaid;
+        uint128 burned;
+        uint128 closedAmount;
+        Config config;
+    }
+
+    mapping(uint256 roundId => RoundState) private _rounds;
     mapping(uint256 roundId => mapping(uint256 modelId => Stake)) private _stakes;
     /// @dev Bit `modelId % 256` of word `modelId / 256` is set once the stake is settled or refunded.
     mapping(uint256 roundId => mapping(uint256 word => uint256 bits)) private _closedBits;
@@ -196,7 +221,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
             revert InvalidRoundTimes(closeTime, resolveTime, block.timestamp, config.minResolutionDelay);
         }
         lastRoundId = roundId;
-        Round storage round = _rounds[roundId];
+        RoundState storage round = _rounds[roundId];
         round.closeTime = closeTime;
         round.resolveTime = resolveTime;
         round.config = config;
@@ -219,7 +244,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         uint16 mmcMult,
         bytes32 submissionHash
     ) external nonReentrant whenNotPaused {
-        Round storage round = _openRound(roundId);
+        RoundState storage round = _openRound(roundId);
         address owner = _requireModelOwner(modelId);
         Config storage config = round.config;
         if (corrMult < config.corrMultMin || corrMult > config.corrMultMax) {
@@ -249,7 +274,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     ///         Only while the round is Open; works while paused. Unstaking everything removes
     ///         the stake; what remains must otherwise be at least the round's minStake.
     function unstake(uint256 roundId, uint256 modelId, uint256 amount) external nonReentrant {
-        Round storage round = _openRound(roundId);
+        RoundState storage round = _openRound(roundId);
         address owner = _requireModelOwner(modelId);
         if (amount == 0) revert ZeroAmount();
         Stake storage position = _stakes[roundId][modelId];
@@ -287,7 +312,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         whenNotPaused
     {
         uint256 roundId = results.roundId;
-        Round storage round = _rounds[roundId];
+        RoundState storage round = _rounds[roundId];
         _requirePhase(roundId, Phase.Resolvable);
         if (results.attempt != round.attempt) revert WrongAttempt(roundId, round.attempt, results.attempt);
         if (results.signerSetVersion != _signerSet.version) {
@@ -303,7 +328,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     }
 
     /// @dev Reserves the round's maximum reward from the pool and stores the proposal.
-    function _recordProposal(Results calldata results, Round storage round) private {
+    function _recordProposal(Results calldata results, RoundState storage round) private {
         uint256 totalAtRisk = round.totalAtRisk;
         uint256 reserve = (totalAtRisk * round.config.clipBps) / 10_000;
         if (reserve > rewardPool) revert InsufficientRewardPool(reserve, rewardPool);
@@ -332,7 +357,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     /// @notice Rejects proposed results during the challenge window. The round becomes
     ///         Resolvable again with `attempt + 1`, so the vetoed signatures cannot be replayed.
     function veto(uint256 roundId, string calldata reason) external onlyRole(GUARDIAN_ROLE) {
-        Round storage round = _rounds[roundId];
+        RoundState storage round = _rounds[roundId];
         _requirePhase(roundId, Phase.Proposed);
         uint32 vetoed = round.attempt;
         rewardPool += round.reserve;
@@ -357,7 +382,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         nonReentrant
         whenNotPaused
     {
-        Round storage round = _rounds[roundId];
+        RoundState storage round = _rounds[roundId];
         _requirePhase(roundId, Phase.Accepted);
         uint256 count = leaves.length;
         bytes32[] memory hashes = new bytes32[](count);
@@ -427,7 +452,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     ///         accepted but these stakes are still unsettled settleTimeout after acceptance.
     ///         Anyone may call it; works while paused. Stakes already closed are skipped.
     function refund(uint256 roundId, uint256[] calldata modelIds) external nonReentrant {
-        Round storage round = _rounds[roundId];
+        RoundState storage round = _rounds[roundId];
         Phase current = phase(roundId);
         uint256 refundableAt = _refundableAt(round);
         if (!(current == Phase.Refunding || (current == Phase.Accepted && block.timestamp >= refundableAt))) {
@@ -482,7 +507,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @notice The phase of a round, derived from time and state.
     function phase(uint256 roundId) public view returns (Phase) {
-        Round storage round = _rounds[roundId];
+        RoundState storage round = _rounds[roundId];
         if (round.closeTime == 0) return Phase.None;
         if (round.settled) return Phase.Settled;
         if (block.timestamp < round.closeTime) return Phase.Open;
@@ -498,7 +523,25 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @notice A round's full state (configuration snapshot included).
     function getRound(uint256 roundId) external view returns (Round memory) {
-        return _rounds[roundId];
+        RoundState storage r = _rounds[roundId];
+        return Round({
+            closeTime: r.closeTime,
+            resolveTime: r.resolveTime,
+            stakedCount: r.stakedCount,
+            closedCount: r.closedCount,
+            attempt: r.attempt,
+            leafCount: r.leafCount,
+            totalAtRisk: r.totalAtRisk,
+            challengeEnd: r.challengeEnd,
+            settled: r.settled,
+            resultsRoot: r.resultsRoot,
+            payoutFactor: r.payoutFactor,
+            reserve: r.reserve,
+            rewardsPaid: r.rewardsPaid,
+            burned: r.burned,
+            closedAmount: r.closedAmount,
+            config: r.config
+        });
     }
 
     /// @notice The stake of (round, model) and whether it was settled or refunded.
@@ -597,7 +640,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         emit ConfigUpdated(config);
     }
 
-    function _openRound(uint256 roundId) private view returns (Round storage round) {
+    function _openRound(uint256 roundId) private view returns (RoundState storage round) {
         round = _rounds[roundId];
         if (round.closeTime == 0) revert UnknownRound(roundId);
         if (block.timestamp >= round.closeTime) revert RoundNotOpen(roundId, round.closeTime, block.timestamp);
@@ -654,7 +697,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     }
 
     /// @dev Counts closed stakes; when the last one closes, releases the unpaid reserve.
-    function _recordClosed(uint256 roundId, Round storage round, uint256 count, uint256 amount) private {
+    function _recordClosed(uint256 roundId, RoundState storage round, uint256 count, uint256 amount) private {
         if (count == 0) return;
         round.closedCount += uint32(count);
         round.closedAmount += uint128(amount);
@@ -667,7 +710,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         }
     }
 
-    function _refundableAt(Round storage round) private view returns (uint256) {
+    function _refundableAt(RoundState storage round) private view returns (uint256) {
         if (round.challengeEnd == 0) return 0;
         return uint256(round.challengeEnd) + round.config.settleTimeout;
     }

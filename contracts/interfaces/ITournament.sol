@@ -35,7 +35,7 @@ interface ITournament {
         Settled
     }
 
-    /// @notice Round state. Packed: slot 0 times and counters, then amounts.
+    /// @notice Round state as `getRound` returns it (storage packs it differently).
     struct Round {
         uint64 closeTime;
         uint64 resolveTime;
