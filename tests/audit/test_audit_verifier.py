@@ -68,3 +68,53 @@ def test_cli_names_the_stake_field_and_values_of_a_tampered_file(settled_round, 
     named = [f for f in document["findings"] if f["model_id"] == model_id]
     assert any(f["field"] == f"file:submissions/{model_id}.csv" and f["expected"].startswith("0x")
                and f["found"].startswith("0x") for f in named), named
+
+
+def test_round_run_by_the_operator_pipeline_passes_the_audit(settled_round, tmp_path):
+    """The operator's own artifacts folder (oracle.operator) is what the auditor verifies."""
+    import numpy as np
+    from eth_hash.auto import keccak
+
+    from oracle.devchain import chain_now, increase_time
+    from oracle.operator import Operator
+
+    world = settled_round.world
+    t = world.tournament
+    round_id = settled_round.round_id + 1
+    store = tmp_path / "store"
+    store.mkdir()
+    rng = np.random.default_rng(11)
+    live_ids = [f"op{i:03d}" for i in range(80)]
+    targets = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=len(live_ids))
+    targets_path = tmp_path / "targets.csv"
+    targets_path.write_text("id,target\n" + "".join(f"{i},{v}\n" for i, v in zip(live_ids, targets)))
+    op = Operator(world.w3, world.deployment, world.operator, world.signer_keys, tmp_path / "work", store,
+                  poll_s=0.01, receipt_timeout_s=30)
+    now = chain_now(world.w3)
+    op.open_round(round_id, now + 3600, now + 3600 + 86_400, live_ids)
+    model_ids = []
+    for n, index in enumerate((3, 4, 5, 6)):
+        me = world.transactor(world.keys[index])
+        receipt = me.transact(t.functions.createModel(f"op-{n}"), "create model")
+        model_id = int(t.events.ModelCreated().process_receipt(receipt)[0]["args"]["modelId"])
+        model_ids.append(model_id)
+        preds = np.clip(targets + rng.normal(0, 0.4 + n * 0.3, len(live_ids)), 0, 1) if n != 3 else \
+            np.full(len(live_ids), 0.5)
+        raw = ("id,prediction\n" + "".join(f"{i},{float(p)!r}\n" for i, p in zip(live_ids, preds))).encode()
+        (store / ("0x" + keccak(raw).hex())).write_bytes(raw)
+        me.transact(t.functions.stake(round_id, model_id, (4 + n) * 10**18, 100 + 50 * n, 0, keccak(raw)), "stake")
+    increase_time(world.w3, 86_400 + 3600 + 1)
+    assert op.run(round_id, targets_path).phase == "Proposed"
+    increase_time(world.w3, 86_400 + 1)
+    assert op.run(round_id).phase == "Settled"
+
+    work = tmp_path / "work"
+    result = CliRunner().invoke(main, ["audit", "--round", str(round_id), "--rpc", world.rpc_url,
+                                       "--deployments", world.deployments_dir, "--artifacts", str(work), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["verdict"] == "PASS" and {s["model_id"] for s in document["stakes"]} == set(model_ids)
+    assert [s["status"] for s in document["stakes"]][-1] == "INVALID"
+    # the first round still audits clean after the second one burned and paid
+    chain = read_chain_view(world.w3, world.deployment, settled_round.round_id)
+    assert verify_round(chain, read_artifacts(str(settled_round.artifacts_dir))).passed
