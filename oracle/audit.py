@@ -26,7 +26,7 @@ from typing import Any, Optional
 import numpy as np
 
 from oracle import payout as payout_math
-from oracle.artifacts import (MANIFEST_NAME, SUBMISSIONS_DIR, ArtifactsError, artifacts_hash,
+from oracle.artifacts import (MANIFEST_NAME, SCORES_NAME, SUBMISSIONS_DIR, ArtifactsError, artifacts_hash,
                               file_entry, parse_manifest)
 from oracle.results import INVALID, SCORED, Leaf, ResultsError, ResultsTree, leaves_from_json
 from oracle.signing import Domain, Results, SigningError, check_signatures, recover_signer
@@ -305,6 +305,7 @@ def verify_round(chain: ChainView, artifacts: Optional[ArtifactsView]) -> AuditR
         posted = _check_leaves(audit, chain, proposal, artifacts)
         recomputed = _recompute_scores(audit, chain, artifacts, files_ok)
         _compare_scores(audit, chain, posted, recomputed)
+        _check_scores_table(audit, artifacts, posted)
         _check_signatures(audit, chain, proposal)
     if proposal is not None:
         _check_payouts(audit, chain, proposal, posted, rows)
@@ -589,6 +590,32 @@ def _compare_scores(audit: _Audit, chain: ChainView, posted: dict[int, Leaf],
                 audit.fail(model_id, name, f"{value:.9f}", f"{nanos * NANOS:.9f}",
                            f"posted {name} is {abs(value - nanos * NANOS):.3g} from the recomputed score "
                            f"(tolerance {SCORE_TOLERANCE:g})")
+
+
+def _check_scores_table(audit: _Audit, artifacts: ArtifactsView, posted: dict[int, Leaf]) -> None:
+    """The published scores.csv must say what the signed leaves say (status and nanos)."""
+    raw = artifacts.get(SCORES_NAME)
+    if raw is None or not posted:
+        return
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(io.BytesIO(raw))
+        rows = {int(r.model_id): r for r in table.itertuples(index=False)}
+    except (ValueError, AttributeError, KeyError) as error:
+        audit.fail(None, f"file:{SCORES_NAME}", "model_id,...,status,...,corr_nanos,mmc_nanos", "unreadable",
+                   str(error))
+        return
+    for model_id, leaf in sorted(posted.items()):
+        row = rows.get(model_id)
+        if row is None:
+            audit.fail(model_id, "scores.csv", "a row", "none", f"{SCORES_NAME} has no row for a leaf")
+            continue
+        for name, want, got in (("status", STATUS_NAMES[leaf.status], str(row.status)),
+                                ("corr_nanos", leaf.corr_nanos, int(row.corr_nanos)),
+                                ("mmc_nanos", leaf.mmc_nanos, int(row.mmc_nanos))):
+            if want != got:
+                audit.fail(model_id, f"scores.csv.{name}", want, got, f"{SCORES_NAME} contradicts leaves.json")
 
 
 def _check_signatures(audit: _Audit, chain: ChainView, proposal: ProposalView) -> None:

@@ -128,7 +128,12 @@ def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed:
     valid = [(m, v) for m, v in valid if v.valid]
     meta = meta_model(np.column_stack([v.predictions for _, v in valid]), np.array([float(staked[m]) for m, _ in valid]))
     pd.DataFrame({"id": ids, "meta_model": meta}).to_csv(art / "meta_model.csv", index=False, float_format="%.17g")
-    table.to_csv(art / "scores.csv", index=False)
+    owners = {m: t.functions.modelOwner(m).call() for m in staked}
+    table.insert(0, "model_id", table.pop("model").astype(int))
+    table.insert(1, "owner", table["model_id"].map(owners))
+    table.insert(2, "stake_wei", table["model_id"].map(staked).astype(str))
+    table[["model_id", "owner", "stake_wei", "status", "corr", "mmc", "corr_nanos", "mmc_nanos", "message"]].to_csv(
+        art / "scores.csv", index=False)
     (art / "leaves.json").write_text(json.dumps(
         [{"roundId": l.round_id, "modelId": l.model_id, "status": l.status, "corr": l.corr_nanos,
           "mmc": l.mmc_nanos} for l in leaves], indent=1))

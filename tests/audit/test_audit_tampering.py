@@ -6,7 +6,10 @@ side (the chain view or the artifacts) of a deep copy and runs the pure verifier
 from __future__ import annotations
 
 import copy
+import io
 import json
+
+import pandas as pd
 
 import pytest
 
@@ -67,6 +70,9 @@ def test_changed_score_signed_by_colluding_signers_is_caught_by_recomputation(ch
     honest = entry["corr"]
     entry["corr"] = honest + 40_000_000
     artifacts.files["leaves.json"] = json.dumps(leaves).encode()
+    table = pd.read_csv(io.BytesIO(artifacts.files["scores.csv"]))
+    table.loc[table.model_id == model_id, "corr_nanos"] = entry["corr"]
+    artifacts.files["scores.csv"] = table.to_csv(index=False).encode()
     remanifest(chain, artifacts)
     tree = ResultsTree([Leaf(i["roundId"], i["modelId"], i["status"], i["corr"], i["mmc"]) for i in leaves])
     chain.accepted.results_root = tree.root
@@ -212,3 +218,15 @@ def test_vetoed_attempt_is_reported_and_the_accepted_one_audited(chain, artifact
     # the attempt-1 proposal carries attempt-0 calldata and signatures in this copy: caught
     assert {f.field for f in report.findings} == {"calldata.attempt", "signatures"}
     assert report.summary["attempt"] == 1 and report.summary["vetoes"] == 1
+
+
+def test_scores_table_contradicting_the_leaves_is_named(chain, artifacts, settled_round):
+    model_id = settled_round.model_ids["constant"]
+    table = pd.read_csv(io.BytesIO(artifacts.files["scores.csv"]))
+    table.loc[table.model_id == model_id, "status"] = "SCORED"
+    artifacts.files["scores.csv"] = table.to_csv(index=False).encode()
+    remanifest(chain, artifacts)
+    resign(chain, settled_round)
+    [finding] = verify_round(chain, artifacts).findings
+    assert (finding.model_id, finding.field, finding.expected, finding.found) == \
+        (model_id, "scores.csv.status", "INVALID", "SCORED")

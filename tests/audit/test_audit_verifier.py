@@ -118,3 +118,18 @@ def test_round_run_by_the_operator_pipeline_passes_the_audit(settled_round, tmp_
     # the first round still audits clean after the second one burned and paid
     chain = read_chain_view(world.w3, world.deployment, settled_round.round_id)
     assert verify_round(chain, read_artifacts(str(settled_round.artifacts_dir))).passed
+
+
+def test_artifacts_over_http_read_the_same_as_the_folder(settled_round):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(settled_round.artifacts_dir))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        over_http = read_artifacts(f"http://127.0.0.1:{server.server_port}/")
+    finally:
+        server.shutdown()
+    assert over_http.files == read_artifacts(str(settled_round.artifacts_dir)).files
