@@ -45,8 +45,20 @@ compile: $(STAMP_BUILD)
 test: $(STAMP_BUILD)
 	brownie test tests/ $(TEST_ARGS)
 
+## The main job: a whole multi-round tournament on a local chain, audited (DEMO_ARGS to vary).
+DEMO_OUT ?= demo-out
 demo: $(STAMP_BUILD)
-	@echo "make demo: not yet (the multi-round demo lands with issue 7)"
+	tournament demo --out $(DEMO_OUT) $(DEMO_ARGS)
+
+## The demo's saved chain on 127.0.0.1:8545 (for `tournament audit`, the explorer, the CLI).
+explorer-chain: setup
+	@test -f $(DEMO_OUT)/anvil-state.json || { echo "no $(DEMO_OUT)/anvil-state.json: run make demo first"; exit 1; }
+	anvil --host 127.0.0.1 --port 8545 --block-base-fee-per-gas 0 --gas-limit 36000000 --load-state $(DEMO_OUT)/anvil-state.json --silent
+
+## The explorer on the demo's chain and artifacts: http://127.0.0.1:8050
+explorer: setup
+	@test -f $(DEMO_OUT)/anvil-state.json || { echo "no $(DEMO_OUT)/anvil-state.json: run make demo first"; exit 1; }
+	tournament serve explorer-demo --state $(DEMO_OUT)/anvil-state.json --deployments $(DEMO_OUT)/deployments --artifacts $(DEMO_OUT)/work --port 8050
 
 ## Benchmarks: prints figures and writes BENCHMARKS.md (ARGS=--quick for a smoke run).
 bench: $(STAMP_BUILD)

@@ -18,9 +18,11 @@ COMMANDS: dict[str, str] = {
     "data": "oracle.commands.data:data",
     "validate": "oracle.commands.validate:validate",
     "score": "oracle.commands.score:score",
+    "operator": "oracle.commands.operator:operator",
     "participant": "oracle.commands.participant:participant",
     "serve": "oracle.commands.serve:serve",
     "audit": "oracle.commands.audit:audit",
+    "demo": "oracle.commands.demo:demo",
 }
 
 

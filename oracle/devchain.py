@@ -45,13 +45,14 @@ class Anvil:
 
     def __init__(self, *, port: Optional[int] = None, gas_limit: int = REALISTIC_BLOCK_GAS,
                  accounts: int = 10, state_path: Optional[Path] = None, load_state: bool = False,
-                 log_path: Optional[Path] = None):
+                 log_path: Optional[Path] = None, genesis_timestamp: Optional[int] = None):
         self.port = port or free_port()
         self.gas_limit = gas_limit
         self.accounts = accounts
         self.state_path = Path(state_path) if state_path else None
         self.load_state = load_state
         self.log_path = log_path
+        self.genesis_timestamp = genesis_timestamp
         self.process: Optional[subprocess.Popen] = None
 
     @property
@@ -62,10 +63,12 @@ class Anvil:
         args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
                 "--gas-limit", str(self.gas_limit), "--block-base-fee-per-gas", "0",
                 "--accounts", str(self.accounts), "--silent"]
+        if self.genesis_timestamp is not None and not self.load_state:
+            args += ["--timestamp", str(self.genesis_timestamp)]
         if self.state_path is not None:
             if self.load_state and self.state_path.exists():
                 args += ["--load-state", str(self.state_path)]
-            args += ["--dump-state", str(self.state_path)]
+            args += ["--dump-state", str(self.state_path), "--preserve-historical-states"]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
         w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 5}))
