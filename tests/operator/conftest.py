@@ -27,22 +27,6 @@ NMR = 10**18
 N_IDS = 120
 
 
-class Crash(Exception):
-    pass
-
-
-def crash_at(point: str, times: int = 1):
-    """A hook that raises the `times`-th time `point` is reached."""
-    seen = {"n": 0}
-
-    def hook(name: str) -> None:
-        if name == point:
-            seen["n"] += 1
-            if seen["n"] == times:
-                raise Crash(point)
-    return hook
-
-
 @dataclass
 class ModelSpec:
     model_id: int
@@ -175,6 +159,9 @@ class Harness:
     def open_and_stake(self, op: Operator, plan: RoundPlan) -> None:
         now = chain_now(self.w3)
         op.open_round(plan.round_id, now + DAY, now + 3 * DAY, plan.live_ids)
+        self.stake(plan)
+
+    def stake(self, plan: RoundPlan) -> None:
         for spec in plan.specs:
             self.tx(spec.owner).transact(
                 self.t.functions.stake(plan.round_id, spec.model_id, spec.stake_wei, spec.corr_mult, 0,

@@ -9,7 +9,22 @@ import pytest
 
 from oracle.devchain import set_automine
 
-from conftest import Crash, crash_at
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_at(point: str, times: int = 1):
+    """A hook that raises (a simulated crash) the `times`-th time `point` is reached."""
+    seen = {"n": 0}
+
+    def hook(name: str) -> None:
+        if name == point:
+            seen["n"] += 1
+            if seen["n"] == times:
+                raise Crash(point)
+    return hook
 
 POINTS = [
     ("open:sent", 1), ("open:done", 1), ("collect:file", 3), ("collect:done", 1),
