@@ -542,13 +542,17 @@ class Participant:
         if not result.valid:
             raise ParticipantError(result.message)
         digest = "0x" + result.submission_hash.hex()
+        stake_fn = self.tournament.functions.stake(round_id, model_id, stake_wei, corr_mult, mmc_mult,
+                                                   bytes.fromhex(digest[2:]))
+        action = f"staking {format_nmr(stake_wei)} NMR on model {model_id} in round {round_id}"
+        # Simulate the stake before uploading: an upload whose stake then fails would leave the
+        # API's latest file different from the stake's commitment.
+        self._call(stake_fn, action)
         answer = self.upload(round_id, model_id, raw)
         if answer.get("submissionHash", "").lower() != digest:
             raise ParticipantError(f"the submission API stored {answer.get('submissionHash')} instead of {digest}; "
                                    "nothing was staked; retry the upload")
-        receipt = self._send(
-            self.tournament.functions.stake(round_id, model_id, stake_wei, corr_mult, mmc_mult, bytes.fromhex(digest[2:])),
-            f"staking {format_nmr(stake_wei)} NMR on model {model_id} in round {round_id}")
+        receipt = self._send(stake_fn, action)
         total = existing + stake_wei
         log.info("%s: model %d round %d staked %s NMR (total %s) on %s", self.address, model_id, round_id,
                  format_nmr(stake_wei), format_nmr(total), digest)

@@ -215,3 +215,15 @@ def test_invalid_file_and_someone_elses_model_are_refused_locally(deployed, worl
         carol.submit(2, "carol", bad, NMR, 100)
     with pytest.raises(ParticipantError, match="no model named 'nope'"):
         carol.submit(2, "nope", path, NMR, 100)
+
+
+def test_a_stake_the_contract_would_refuse_uploads_nothing(deployed, world, tmp_path):
+    carol = client(deployed, world, deployed.keys[5])
+    path = predictions_file(tmp_path / "first.csv", world["ids"], seed=5)
+    first = carol.submit(2, "carol", path, NMR, 100)
+    other = predictions_file(tmp_path / "second.csv", world["ids"], seed=6)
+    with pytest.raises(ParticipantError, match=r"corr multiplier 5x is outside this round's bounds 0.5x to 3x"):
+        carol.submit(2, "carol", other, NMR, parse_multiplier("5x"))
+    model_id = carol.resolve_model("carol")
+    answer = carol.http.get(f"{world['url']}/v1/rounds/2/models/{model_id}/uploads").json()
+    assert answer["latest"] == first.submission_hash and len(answer["uploads"]) == 1
