@@ -574,6 +574,11 @@ def _check_meta_model(audit: _Audit, artifacts: ArtifactsView, raw_by_model: dic
 
 def _compare_scores(audit: _Audit, chain: ChainView, posted: dict[int, Leaf],
                     recomputed: dict[int, tuple[int, float, float, str]]) -> None:
+    disputed = sorted(m for m in chain.stakes if m in posted and m in recomputed
+                      and posted[m].status != recomputed[m][0])
+    # Every valid file weighs in the meta model: one disputed status moves every MMC.
+    hint = (f"; the meta model differs because the status of model(s) {disputed[:10]} is disputed"
+            if disputed else "")
     for model_id in sorted(chain.stakes):
         leaf, mine = posted.get(model_id), recomputed.get(model_id)
         if leaf is None or mine is None:
@@ -589,7 +594,7 @@ def _compare_scores(audit: _Audit, chain: ChainView, posted: dict[int, Leaf],
             if not abs(value - nanos * NANOS) <= SCORE_TOLERANCE:
                 audit.fail(model_id, name, f"{value:.9f}", f"{nanos * NANOS:.9f}",
                            f"posted {name} is {abs(value - nanos * NANOS):.3g} from the recomputed score "
-                           f"(tolerance {SCORE_TOLERANCE:g})")
+                           f"(tolerance {SCORE_TOLERANCE:g}){hint if name == 'mmc' else ''}")
 
 
 def _check_scores_table(audit: _Audit, artifacts: ArtifactsView, posted: dict[int, Leaf]) -> None:

@@ -33,8 +33,9 @@ def render_table(report) -> str:
              f"{'corr':>12} {'mmc':>12} {'payout NMR':>14} {'burn NMR':>12} {'result':<8} tx"
     lines += ["", header, "-" * len(header)]
     for r in report.stakes:
-        corr = "-" if r.corr_nanos is None else f"{r.corr_nanos / 1e9:.9f}"
-        mmc = "-" if r.mmc_nanos is None else f"{r.mmc_nanos / 1e9:.9f}"
+        scored = r.status == "SCORED"
+        corr = f"{r.corr_nanos / 1e9:.9f}" if scored and r.corr_nanos is not None else "-"
+        mmc = f"{r.mmc_nanos / 1e9:.9f}" if scored and r.mmc_nanos is not None else "-"
         payout = _nmr(r.payout_wei) if r.refunded_wei is None else f"refund {_nmr(r.refunded_wei)}"
         lines.append(f"{r.model_id:>6} {r.owner[:10] + '..':<12} {_nmr(r.stake_wei):>12} {r.corr_mult:>4} "
                      f"{r.mmc_mult:>4} {r.status or '-':<8} {corr:>12} {mmc:>12} {payout:>14} "
