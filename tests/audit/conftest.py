@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 
 from oracle.artifacts import write_manifest
-from oracle.chain import Transactor
 from oracle.devchain import chain_now, increase_time
 from oracle.results import ResultsTree, build_leaves
 from oracle.signing import Results, domain_from_eip712_domain_call, sign_results

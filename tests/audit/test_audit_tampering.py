@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from oracle.artifacts import MANIFEST_NAME, artifacts_hash, build_manifest, file_entry
-from oracle.audit import ProposalView, VetoView, read_artifacts, read_chain_view, verify_round
+from oracle.audit import VetoView, read_artifacts, read_chain_view, verify_round
 from oracle.payout import payout_wei
 from oracle.results import Leaf, ResultsTree
 from oracle.signing import Domain, Results, sign_results
