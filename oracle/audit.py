@@ -48,6 +48,7 @@ TARGETS_NAME = "targets.csv"
 META_MODEL_NAME = "meta_model.csv"
 STATUS_NAMES = {SCORED: "SCORED", INVALID: "INVALID"}
 ZERO32 = b"\x00" * 32
+NMR_INITIAL_SUPPLY_WEI = 11_000_000 * 10**18   # protocol: minted once at deployment, never again
 
 
 # ------------------------------------------------------------------ what was read
@@ -928,9 +929,13 @@ def read_chain_view(w3, deployment, round_id: int, *, tournament=None, nmr=None,
     # Supply: the whole tournament's burns against the token's fall since deployment.
     try:
         view.total_supply_wei = int(nmr.functions.totalSupply().call())
-        view.initial_supply_wei = int(cache.get("initial_supply") or
-                                      nmr.functions.totalSupply().call(block_identifier=start))
-        cache["initial_supply"] = view.initial_supply_wei
+        if "initial_supply" not in cache:
+            try:
+                cache["initial_supply"] = int(nmr.functions.totalSupply().call(block_identifier=start))
+            except Exception as error:  # a pruned node has no state at the deploy block
+                log.info("no historical state (%s); using the protocol's fixed initial supply", error)
+                cache["initial_supply"] = NMR_INITIAL_SUPPLY_WEI
+        view.initial_supply_wei = cache["initial_supply"]
         view.tournament_burns_wei = sum(int(e["args"]["burned"]) for e in events("StakeSettled", None))
         zero = "0x" + "00" * 20
         key = ("burns", to_block)

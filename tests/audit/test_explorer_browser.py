@@ -175,3 +175,24 @@ def test_tampered_artifacts_show_fail_on_the_round_page(settled_round, tmp_path)
     assert "FAIL" in page and f"model {victim}: file:submissions/{victim}.csv" in page
     assert "FAIL" in text_of(client.get("/").get_data(as_text=True))
     assert client.get("/round/999").status_code == 404
+
+
+def test_proposal_tx_and_an_unproposed_round_render(settled_round, report):
+    """The propose transaction decodes (tuple and bytes[] calldata); a round without results and
+    without artifacts renders with its phase and no verdict failure."""
+    from oracle.devchain import chain_now
+
+    world = settled_round.world
+    client = create_app(world.rpc_url, None, world.deployments_dir).test_client()
+    chain = read_chain_view(world.w3, world.deployment, settled_round.round_id)
+    page = text_of(client.get(f"/tx/{chain.accepted.tx_hash}").get_data(as_text=True))
+    assert "proposeResults" in page and "ResultsProposed" in page and "0x" + chain.accepted.results_root.hex() in page
+    next_round = 50
+    now = chain_now(world.w3)
+    world.transactor(world.operator).transact(
+        world.tournament.functions.openRound(next_round, now + 3600, now + 3600 + 86_400), "open round")
+    response = client.get(f"/round/{next_round}")
+    assert response.status_code == 200
+    page = text_of(response.get_data(as_text=True))
+    assert "Open" in page and "No results proposed yet" in page and "PASS" in page
+    assert f"Round {next_round}" in text_of(client.get("/").get_data(as_text=True))
