@@ -205,6 +205,13 @@ def score_round(preds: np.ndarray, targets: np.ndarray, stakes: np.ndarray | Non
     meta = _MetaAccumulator(n, m, block_models)
 
     def pass_one(j0: int, j1: int) -> None:
+        try:
+            block_one(j0, j1)
+        except BaseException:
+            meta.abandon(j0)
+            raise
+
+    def block_one(j0: int, j1: int) -> None:
         rows = _model_rows(preds, j0, j1)
         twice = _twice_ranks_rows(rows)
         del rows
@@ -257,13 +264,26 @@ class _MetaAccumulator:
         self._starts = [j0 for j0, _ in _blocks(m, block)]
         self._done = {j0: threading.Event() for j0 in self._starts}
         self._total: np.ndarray | None = None
+        self._failed = False
 
     def add(self, j0: int, contributions: np.ndarray) -> None:
         k = self._starts.index(j0)
-        if k:
-            self._done[self._starts[k - 1]].wait()
-            contributions[0] = self._total + contributions[0]
-        self._total = contributions.sum(axis=0)
+        try:
+            if k:
+                self._done[self._starts[k - 1]].wait()
+                if self._failed:
+                    raise RuntimeError("an earlier block of the meta model failed")
+                contributions[0] = self._total + contributions[0]
+            self._total = contributions.sum(axis=0)
+        except BaseException:
+            self._failed = True
+            raise
+        finally:
+            self._done[j0].set()
+
+    def abandon(self, j0: int) -> None:
+        """A block failed before adding: release its successors instead of hanging them."""
+        self._failed = True
         self._done[j0].set()
 
     def result(self, weights: np.ndarray) -> np.ndarray:
