@@ -58,7 +58,9 @@ explorer-chain: setup
 ## The explorer on the demo's chain and artifacts: http://127.0.0.1:8050
 explorer: setup
 	@test -f $(DEMO_OUT)/anvil-state.json || { echo "no $(DEMO_OUT)/anvil-state.json: run make demo first"; exit 1; }
-	tournament serve explorer-demo --state $(DEMO_OUT)/anvil-state.json --deployments $(DEMO_OUT)/deployments --artifacts $(DEMO_OUT)/work --port 8050
+	anvil --host 127.0.0.1 --port 8545 --block-base-fee-per-gas 0 --gas-limit 36000000 --load-state $(DEMO_OUT)/anvil-state.json --silent & \
+	  pid=$$!; trap "kill $$pid" EXIT; sleep 2; \
+	  tournament serve explorer --rpc http://127.0.0.1:8545 --deployments $(DEMO_OUT)/deployments --artifacts $(DEMO_OUT)/work --port 8050
 
 ## Benchmarks: prints figures and writes BENCHMARKS.md (ARGS=--quick for a smoke run).
 bench: $(STAMP_BUILD)
