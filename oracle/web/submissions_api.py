@@ -47,6 +47,7 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_RATE_PER_MINUTE = 30.0
 DEFAULT_RATE_BURST = 10
 DEFAULT_MAX_EXPIRY_S = 24 * 3600
+IP_RATE_FACTOR = 4   # per-IP bucket = this many times the per-address one
 _HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"(0x)?[0-9a-fA-F]{130}")
 
@@ -142,6 +143,9 @@ def create_app(settings: ApiSettings) -> Flask:
     store = SubmissionStore(settings.data_dir)
     live_ids = _LiveIds(settings.rounds_dir)
     buckets = TokenBuckets(settings.rate_per_minute / 60.0, settings.rate_burst, settings.clock)
+    # Fresh keys cost nothing, so one client could sign with many; a looser per-IP bucket caps that.
+    ip_buckets = TokenBuckets(IP_RATE_FACTOR * settings.rate_per_minute / 60.0,
+                              IP_RATE_FACTOR * settings.rate_burst, settings.clock)
     w3 = settings.w3
     tournament = tournament_contract(w3, settings.deployment)
     chain_id = int(w3.eth.chain_id)
@@ -224,7 +228,7 @@ def create_app(settings: ApiSettings) -> Flask:
         except Exception:  # eth-keys raises several types for garbage signatures
             raise ApiError(401, "X-Signature cannot be verified (malformed signature); sign the Upload "
                                 "message again") from None
-        wait_s = buckets.take(signer.lower())
+        wait_s = max(buckets.take(signer.lower()), ip_buckets.take(request.remote_addr or "?"))
         if wait_s > 0:
             retry = max(1, int(wait_s + 0.999))
             raise ApiError(429, f"too many uploads from {signer}; wait {retry} s and try again",

@@ -162,6 +162,18 @@ def test_rate_limit_answers_429_with_retry_after(api):
     assert responses[-1].status_code == 429 and int(responses[-1].headers["Retry-After"]) >= 1
     assert "too many uploads" in responses[-1].get_json()["error"]
     api["clock"].now += 60
+    # Fresh keys do not escape: the per-IP bucket (4x the per-address one) stops them.
+    from eth_account import Account
+    statuses = []
+    expiry = api["deployed"].w3.eth.get_block("latest")["timestamp"] + 600
+    for _ in range(22):
+        key = Account.create()
+        statuses.append(api["client"].post(f"/v1/rounds/1/models/{api['model']}/submission", data=raw, headers={
+            "X-Signature": sign_upload(key, 31337, api["deployed"].deployment.tournament, 1, api["model"],
+                                       hash_hex(raw), expiry),
+            "X-Expiry": str(expiry), "X-Submission-Hash": hash_hex(raw)}).status_code)
+    assert statuses[:20] == [403] * 20 and statuses[20:] == [429, 429]
+    api["clock"].now += 60
 
 
 def test_files_are_served_only_after_close(api):
