@@ -208,6 +208,7 @@ class InvariantChecker:
         self.deploy_block = min(nmr.tx.block_number, tournament.tx.block_number)
         self.expected_surplus_wei = 0
         self._t = web3.eth.contract(address=tournament.address, abi=tournament.abi)
+        self._n = web3.eth.contract(address=nmr.address, abi=nmr.abi)
         self._topics = {event_abi_to_log_topic(item): item["name"]
                         for item in tournament.abi if item["type"] == "event"}
         self._transfer_topic = keccak(b"Transfer(address,address,uint256)")
@@ -247,15 +248,14 @@ class InvariantChecker:
         return self._block_times[number]
 
     def _sync(self) -> None:
-        if self.last_hash is not None and web3.eth.get_block(self.last_block)["hash"] != self.last_hash:
-            self._reset()
-            self._block_times.clear()
         head = web3.eth.get_block("latest")
-        if head["number"] <= self.last_block:
-            if head["number"] < self.last_block:
-                self._reset()
-                self._block_times.clear()
-                return self._sync()
+        if self.last_hash is not None and (
+                head["number"] < self.last_block
+                or web3.eth.get_block(self.last_block)["hash"] != self.last_hash):
+            self._reset()  # the chain was reverted under us: replay from the deployment
+            self._block_times.clear()
+        self._block_times[head["number"]] = head["timestamp"]
+        if head["number"] == self.last_block:
             return
         start = self.last_block + 1
         logs = web3.eth.get_logs({"fromBlock": start, "toBlock": head["number"],
@@ -350,20 +350,38 @@ class InvariantChecker:
             if int(args["token"], 16) == int(self.nmr.address, 16):
                 self.expected_surplus_wei -= args["amount"]
 
+    def _batch_call(self, calls: list) -> list:
+        """eth_call every prepared web3 function call in one JSON-RPC batch (one round trip)."""
+        if not calls:
+            return []
+        with web3.batch_requests() as batch:
+            for call in calls:
+                batch.add(call)
+            return list(batch.execute())
+
     def check(self) -> None:
         self._sync()
-        t, nmr = self.tournament, self.nmr
-        head_time = now()
+        head_time = self._block_time(self.last_block)
+        f, nf = self._t.functions, self._n.functions
+        owners = sorted(set(self.wallets) | self.participants)
+        closed = sorted(self.closed)
+        rounds = sorted(self.rounds)
+        calls = ([f.balanceOf(o) for o in owners] + [f.isStakeClosed(r, m) for r, m in closed]
+                 + [f.getRound(r) for r in rounds]
+                 + [f.rewardPool(), f.accountedNmr(), nf.balanceOf(self.tournament.address), nf.totalSupply()])
+        values = self._batch_call(calls)
+        balances, values = values[:len(owners)], values[len(owners):]
+        closed_flags, values = values[:len(closed)], values[len(closed):]
+        round_states, values = values[:len(rounds)], values[len(rounds):]
+        reward_pool, accounted, held, supply = values
         # (6) every wallet equals the replay of its owner's calls and settlement/refund credits
-        owners = set(self.wallets) | self.participants
-        for owner in owners:
-            assert t.balanceOf(owner) == self.wallets.get(owner, 0), f"invariant 6: wallet of {owner}"
+        for owner, balance in zip(owners, balances):
+            assert balance == self.wallets.get(owner, 0), f"invariant 6: wallet of {owner}"
         # (3) closed at most once (checked in the replay) and marked on-chain
-        for (round_id, model_id) in self.closed:
-            assert t.isStakeClosed(round_id, model_id)
+        assert all(closed_flags), "a settled or refunded stake is not marked closed"
         at_risk_open = 0
-        for round_id in self.rounds:
-            r = t.getRound(round_id)
+        stake_checks = []
+        for round_id, r in zip(rounds, round_states):
             close_time, total_at_risk, closed_amount = r[0], r[6], r[14]
             stakes = {m: a for (rid, m), a in self.stakes.items() if rid == round_id and a > 0}
             assert total_at_risk == sum(stakes.values()), f"round {round_id}: totalAtRisk != sum of stakes"
@@ -371,7 +389,7 @@ class InvariantChecker:
             closed_here = [k for k in self.closed if k[0] == round_id]
             assert r[3] == len(closed_here) and closed_amount == sum(self.stakes[k] for k in closed_here)
             at_risk_open += total_at_risk - closed_amount
-            # (4) rewards within the reserve taken at proposal; each burn within the clip
+            # (4) rewards within the reserve taken at proposal (each payout within the clip: replay)
             paid = self.rewards_paid.get(round_id, 0)
             assert r[12] == paid and r[13] == self.round_burned.get(round_id, 0)
             if paid:
@@ -384,21 +402,22 @@ class InvariantChecker:
                 for (rid, model_id, block, _) in self.stake_events:
                     if rid == round_id:
                         assert self._block_time(block) < close_time, "invariant 5: stake changed after close"
-                for model_id, amount in stakes.items():
-                    position, _closed = t.getStake(round_id, model_id)
-                    assert position[0] == amount, f"invariant 5: stake ({round_id}, {model_id}) changed"
+                stake_checks += [(round_id, m, a) for m, a in snapshot.items()]
+        positions = self._batch_call([f.getStake(r, m) for r, m, _ in stake_checks])
+        for (round_id, model_id, amount), (position, _closed) in zip(stake_checks, positions):
+            assert position[0] == amount, f"invariant 5: stake ({round_id}, {model_id}) changed"
         # (1) NMR held == wallets + unsettled stakes + pool + reserves == accountedNmr
-        assert t.rewardPool() == self.pool_wei, "reward pool differs from its replay"
+        assert reward_pool == self.pool_wei, "reward pool differs from its replay"
         owed = sum(self.wallets.values()) + at_risk_open + self.pool_wei + sum(self.reserves.values())
-        assert t.accountedNmr() == owed, "invariant 1: accountedNmr != wallets + stakes + pool + reserves"
-        assert nmr.balanceOf(t) == owed + self.expected_surplus_wei, "invariant 1: NMR held != NMR owed"
+        assert accounted == owed, "invariant 1: accountedNmr != wallets + stakes + pool + reserves"
+        assert held == owed + self.expected_surplus_wei, "invariant 1: NMR held != NMR owed"
         # (2) supply falls by exactly the burns; the tournament burns exactly what it reports
-        assert nmr.totalSupply() == TOTAL_SUPPLY_WEI - self.burned_total, "invariant 2: supply"
+        assert supply == TOTAL_SUPPLY_WEI - self.burned_total, "invariant 2: supply"
         assert self.burned_by_tournament == sum(self.round_burned.values()), "invariant 2: burns"
 
     def _clip_bps(self, round_id: int) -> int:
         if round_id not in self._clips:
-            self._clips[round_id] = self.tournament.getRound(round_id)[15][4]
+            self._clips[round_id] = self._t.functions.getRound(round_id).call()[15][4]
         return self._clips[round_id]
 
 
