@@ -61,6 +61,8 @@ def render_table(report) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | None, as_json: bool) -> None:
     """Recompute every score and payout of a round and compare them with the chain."""
+    import requests
+
     from oracle.audit import read_artifacts, read_chain_view, verify_round
     from oracle.chain import ChainError, connect, load_contracts
 
@@ -68,11 +70,11 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
         w3 = connect(rpc_url)
         deployment, tournament, nmr = load_contracts(w3, deployments_dir)
         if tournament.functions.phase(round_id).call() == 0:
-            raise click.ClickException(f"round {round_id} does not exist on chain {w3.eth.chain_id}; "
-                                       "check --round and --rpc")
+            raise FileNotFoundError(f"round {round_id} was never opened on chain {w3.eth.chain_id} "
+                                    f"(tournament {deployment.tournament}); check --round and --rpc")
         chain = read_chain_view(w3, deployment, round_id, tournament=tournament, nmr=nmr)
         view = read_artifacts(artifacts, round_id) if chain.proposals else _optional_artifacts(artifacts, round_id)
-    except (ChainError, FileNotFoundError, OSError) as error:
+    except (ChainError, FileNotFoundError, OSError, requests.RequestException) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     report = verify_round(chain, view)

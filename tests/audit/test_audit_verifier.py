@@ -133,3 +133,11 @@ def test_artifacts_over_http_read_the_same_as_the_folder(settled_round):
     finally:
         server.shutdown()
     assert over_http.files == read_artifacts(str(settled_round.artifacts_dir)).files
+
+
+def test_cli_exits_2_with_a_message_for_an_unknown_round(settled_round, tmp_path):
+    world = settled_round.world
+    result = CliRunner().invoke(main, ["audit", "--round", "777", "--rpc", world.rpc_url, "--deployments",
+                                       world.deployments_dir, "--artifacts", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "round 777 was never opened" in result.output
