@@ -236,10 +236,18 @@ class Transactor:
     fee_bump_pct: int = 25
     gas_margin_pct: int = 20
     poll_s: float = 0.05
+    _chain_id: Optional[int] = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
         return self.account.address
+
+    @property
+    def chain_id(self) -> int:
+        """The RPC's chain id, read once (it signs every transaction; it never changes)."""
+        if self._chain_id is None:
+            self._chain_id = int(with_retries(lambda: self.w3.eth.chain_id, "reading the chain id"))
+        return self._chain_id
 
     def call(self, fn, description: str) -> Any:
         """A read-only call, with retries and decoded reverts."""
@@ -277,7 +285,7 @@ class Transactor:
                              "reading the nonce")
         fees = self._fees()
         tx = fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas,
-                                   "chainId": self.w3.eth.chain_id, **fees})
+                                   "chainId": self.chain_id, **fees})
         tx.pop("gasPrice", None)  # some providers (brownie's web3) add one next to EIP-1559 fees
         sent: list[bytes] = []
         for replacement in range(self.max_replacements + 1):
@@ -323,7 +331,7 @@ class Transactor:
             fees = self._fees()
             factor = (100 + self.fee_bump_pct) ** replacement
             tx = {"from": self.address, "to": self.address, "value": 0, "nonce": nonce, "gas": 21_000,
-                  "chainId": self.w3.eth.chain_id,
+                  "chainId": self.chain_id,
                   "maxFeePerGas": 2 * fees["maxFeePerGas"] * factor // 100 ** replacement + 1,
                   "maxPriorityFeePerGas": 2 * fees["maxPriorityFeePerGas"] * factor // 100 ** replacement + 1}
             log.warning("nonce %d of %s is stuck; replacing it with a cancelling self-transfer (%d/%d)",
