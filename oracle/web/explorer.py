@@ -80,7 +80,7 @@ def build_chart(points: list[ModelPoint]) -> Chart:
     chart = Chart()
     if not points:
         return chart
-    left, right, top, mid, bottom = 60, chart.width - 20, 20, 130, chart.height - 30
+    left, right, top, mid, bottom = 60, chart.width - 20, 40, 130, chart.height - 30
     xs = [left + (right - left) * (i + 1) / (len(points) + 1) for i in range(len(points))]
     values = [0] + [p.cumulative_wei for p in points]
     hi, lo = max(values + [1]), min(values + [0])
