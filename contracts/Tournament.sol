@@ -422,6 +422,12 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     {
         uint256 modelId = leaf.modelId;
         if (!_markClosed(roundId, modelId)) return;
+        // Everything this leaf allocates (the stake copy, the event data) is dead at the end:
+        // give the memory back so a large batch does not pay quadratic memory expansion.
+        uint256 freeMemory;
+        assembly ("memory-safe") {
+            freeMemory := mload(0x40)
+        }
         Stake memory position = _stakes[roundId][modelId];
         if (position.amount == 0) revert NoStake(roundId, modelId);
         int256 payout = leaf.status == STATUS_SCORED
@@ -445,6 +451,9 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
             payout,
             payout < 0 ? uint256(-payout) : 0
         );
+        assembly ("memory-safe") {
+            mstore(0x40, freeMemory)
+        }
     }
 
     /// @notice Refunds stakes in full, no burn and no reward, when the oracle failed: the
@@ -497,7 +506,10 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @notice The leaf hash the results tree uses for `leaf`.
     function leafHash(Leaf calldata leaf) external pure returns (bytes32) {
-        return _hashLeaf(leaf);
+        // The plain Solidity form of `_hashLeaf`, so tests can check one against the other.
+        return keccak256(
+            bytes.concat(keccak256(abi.encode(leaf.roundId, leaf.modelId, leaf.status, leaf.corr, leaf.mmc)))
+        );
     }
 
     /// @notice The EIP-712 digest the signers sign for these results.
@@ -676,10 +688,17 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     }
 
     /// @dev OpenZeppelin StandardMerkleTree leaf: keccak256(bytes.concat(keccak256(abi.encode(...)))).
-    function _hashLeaf(Leaf calldata leaf) private pure returns (bytes32) {
-        return keccak256(
-            bytes.concat(keccak256(abi.encode(leaf.roundId, leaf.modelId, leaf.status, leaf.corr, leaf.mmc)))
-        );
+    ///      The five static fields sit in calldata exactly as abi.encode lays them out (and
+    ///      `_leafHash` has read, so validated, each of them), so they are hashed in place from
+    ///      scratch memory: no allocation per leaf, whose quadratic memory cost would grow with
+    ///      the batch.
+    function _hashLeaf(Leaf calldata leaf) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, leaf, 0xa0)
+            mstore(0x00, keccak256(ptr, 0xa0))
+            hash := keccak256(0x00, 0x20)
+        }
     }
 
     /// @dev Sets the closed bit; false if it was already set.
