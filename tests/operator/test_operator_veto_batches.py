@@ -76,3 +76,20 @@ def test_settle_before_acceptance_says_when(owners, kinds, tmp_path):
     harness.past_challenge()
     op.run(plan.round_id)
     harness.check_wallets(plan)
+
+
+def test_round_without_results_in_time_is_refunded_in_full(owners, kinds, tmp_path):
+    harness = owners
+    plan = harness.plan_round(kinds(6))
+    op = harness.operator(tmp_path / "work")
+    harness.open_and_stake(op, plan)
+    harness.to_resolvable(plan)
+    from oracle.devchain import increase_time
+    increase_time(harness.w3, 14 * 86_400 + 1)        # resultsTimeout passes without a proposal
+    assert op.phase(plan.round_id) == "Refunding"
+    status = op.run(plan.round_id)
+    assert status.phase == "Settled" and status.actions == ["refunded 6 stakes"], status
+    for owner in harness.owners:                        # every stake back, nothing burned
+        staked = sum(s.stake_wei for s in plan.specs if s.owner.address == owner.address)
+        assert harness.t.functions.balanceOf(owner.address).call() == plan.wallets_before[owner.address] + staked
+    assert harness.nmr.functions.totalSupply().call() == plan.supply_before
