@@ -261,15 +261,22 @@ class Demo:
         s = self.s
         admin = Transactor(self.w3, self.admin)
         self.people: list[Participant] = []
-        for i in _progress(range(s.participants), s.participants, "participants", s.progress):
+        bankrolls = []
+        for i in _progress(range(s.participants), s.participants, "funding participants", s.progress):
             account = Account.from_key(Web3.keccak(text=f"demo participant {s.seed}/{i}"))
             fund_eth(self.w3, account.address)
             bankroll = int(self.rng.integers(2_500, 10_000)) * NMR
             admin.transact(self.nmr.functions.transfer(account.address, bankroll), f"funding participant {i}")
-            person = Participant(self.w3, self.deployment, account, self.api_url)
-            person.deposit(bankroll, permit=(i % 2 == 0))
-            self.people.append(person)
-        for plan in self.plans:
+            self.people.append(Participant(self.w3, self.deployment, account, self.api_url))
+            bankrolls.append(bankroll)
+        actions: dict[int, list[Callable[[], None]]] = {}
+        for i, person in enumerate(self.people):
+            # Half deposit with an EIP-2612 permit, half with approve + deposit.
+            actions[i] = [lambda p=person, b=bankrolls[i], permit=(i % 2 == 0): p.deposit(b, permit=permit)]
+        self._parallel(actions, "deposits")
+        # Models are created one by one: their ids are sequential on-chain, and the same seed
+        # must give the same ids (and so the same leaves and roots) on every run.
+        for plan in _progress(self.plans, len(self.plans), "models", s.progress):
             plan.model_id = self.people[plan.owner_index].create_model(plan.name)
 
     # -- rounds -------------------------------------------------------------------
@@ -277,43 +284,72 @@ class Demo:
         return FIRST_ROUND_ID + k
 
     def _submit_round(self, k: int) -> None:
-        """Every model submits and stakes; a few unstake; one files an invalid file; one never uploads."""
+        """Every model submits and stakes; a few unstake; one files an invalid file; one never uploads.
+
+        Decisions are drawn in a fixed order (so runs repeat exactly); then each owner sends its
+        own transactions, owners in parallel (each has its own key and nonces).
+        """
         s = self.s
         round_id = self._round_id(k)
         frame = self.live[self.round_eras[k]]
         ids = [str(x) for x in frame.index]
         invalid_plan = self.plans[(3 * k + 1) % len(self.plans)]
         silent_plan = self.plans[(3 * k + 2) % len(self.plans)]
-        for index, plan in enumerate(_progress(self.plans, len(self.plans), f"round {round_id} stakes", s.progress)):
+        actions: dict[int, list[Callable[[], None]]] = {}
+        for index, plan in enumerate(self.plans):
             person = self.people[plan.owner_index]
             stake_wei = int(self.rng.integers(5, 200)) * NMR + int(self.rng.integers(0, 100)) * NMR // 100
             corr_mult = int(self.rng.choice([50, 100, 150, 200, 250, 300]))
             mmc_mult = int(self.rng.choice([0, 50, 100, 200]))
             path = self.out / "predictions" / f"round-{round_id}" / f"{plan.name}.csv"
+            todo = actions.setdefault(plan.owner_index, [])
             if plan is invalid_plan:
-                # Constant predictions: the API refuses the upload; the participant stakes anyway
-                # (straight on the contract), so the stake is INVALID and refunded in full.
                 _write_predictions(path, ids, np.full(len(ids), 0.5))
-                try:
-                    person.upload(round_id, plan.model_id, path.read_bytes())
-                    raise DemoFailed(f"the submission API accepted a constant file for {plan.name}")
-                except ParticipantError as refused:
-                    log.info("demo: %s upload refused as expected: %s", plan.name, refused)
-                self._stake_direct(person, round_id, plan.model_id, stake_wei, corr_mult, mmc_mult,
-                                   submission_hash(path.read_bytes()))
+                todo.append(lambda p=person, m=plan, f=path, a=(stake_wei, corr_mult, mmc_mult):
+                            self._submit_invalid(p, round_id, m, f, *a))
                 continue
-            predictions = _ranked(self.predictors[index](frame))
-            _write_predictions(path, ids, predictions)
+            _write_predictions(path, ids, _ranked(self.predictors[index](frame)))
             if plan is silent_plan:
                 # Stakes on a file it never uploads: INVALID ("no submission file received").
-                self._stake_direct(person, round_id, plan.model_id, stake_wei, corr_mult, mmc_mult,
-                                   submission_hash(path.read_bytes()))
+                todo.append(lambda p=person, m=plan.model_id, f=path, a=(stake_wei, corr_mult, mmc_mult):
+                            self._stake_direct(p, round_id, m, *a, submission_hash(f.read_bytes())))
                 continue
-            person.submit(round_id, plan.model_id, path, stake_wei, corr_mult, mmc_mult, live_ids=ids)
-            if index % 9 == 4:     # changes its mind: takes part of the stake back before close
-                person.unstake(round_id, plan.model_id, stake_wei // 3)
-            elif index % 17 == 8:  # withdraws from the round entirely
-                person.unstake(round_id, plan.model_id, None)
+            unstake = stake_wei // 3 if index % 9 == 4 else ("all" if index % 17 == 8 else 0)
+
+            def submit(p=person, m=plan.model_id, f=path, a=(stake_wei, corr_mult, mmc_mult), u=unstake):
+                p.submit(round_id, m, f, *a, live_ids=ids)
+                if u == "all":      # withdraws from the round entirely before close
+                    p.unstake(round_id, m, None)
+                elif u:             # changes its mind: takes part of the stake back
+                    p.unstake(round_id, m, u)
+            todo.append(submit)
+        self._parallel(actions, f"round {round_id} submissions")
+
+    def _parallel(self, actions: dict[int, list[Callable[[], None]]], desc: str) -> None:
+        """Runs each owner's actions in order, owners concurrently; re-raises the first failure."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        def run_owner(todo: list[Callable[[], None]]) -> None:
+            for action in todo:
+                action()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(run_owner, todo) for todo in actions.values()]
+            for future in _progress(as_completed(futures), len(futures), desc, self.s.progress):
+                future.result()
+
+    def _submit_invalid(self, person: Participant, round_id: int, plan: ModelPlan, path: Path,
+                        stake_wei: int, corr_mult: int, mmc_mult: int) -> None:
+        """Constant predictions: the API refuses the upload; the participant stakes anyway
+        (straight on the contract), so the stake is INVALID and refunded in full."""
+        try:
+            person.upload(round_id, plan.model_id, path.read_bytes())
+        except ParticipantError as refused:
+            log.info("demo: %s upload refused as expected: %s", plan.name, refused)
+        else:
+            raise DemoFailed(f"the submission API accepted a constant file for {plan.name}")
+        self._stake_direct(person, round_id, plan.model_id, stake_wei, corr_mult, mmc_mult,
+                           submission_hash(path.read_bytes()))
 
     def _stake_direct(self, person: Participant, round_id: int, model_id: int, stake_wei: int,
                       corr_mult: int, mmc_mult: int, digest: bytes) -> None:
