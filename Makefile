@@ -41,8 +41,15 @@ $(STAMP_BUILD): $(CONTRACTS) brownie-config.yaml | setup
 
 compile: $(STAMP_BUILD)
 
-## The whole suite: contracts, oracle, end to end.
-test: $(STAMP_BUILD)
+# The explorer's browser test drives Debian's headless Chromium; install it once if missing
+# (apt needs root, as on CI and the dev machines).
+BROWSER := /usr/bin/chromium
+$(BROWSER):
+	@command -v apt-get >/dev/null || { echo "chromium missing and no apt-get: install chromium for the explorer browser test"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+## The whole suite: contracts, oracle, operator, participants, audit, demo smoke.
+test: $(STAMP_BUILD) $(BROWSER)
 	brownie test tests/ $(TEST_ARGS)
 
 ## The main job: a whole multi-round tournament on a local chain, audited (DEMO_ARGS to vary).
