@@ -18,7 +18,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,16 +26,15 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.logs import DISCARD
 
 from oracle import artifacts as art
 from oracle import payout as payout_math
 from oracle import scoring
-from oracle.chain import (PHASES, ChainError, Deployment, Transactor, fetch_events, nmr_contract,
+from oracle.chain import (PHASES, Deployment, Transactor, fetch_events, nmr_contract,
                           tournament_contract, with_retries)
-from oracle.results import INVALID, SCORED, Leaf, ResultsTree, build_leaves
+from oracle.results import SCORED, Leaf, ResultsTree, build_leaves
 from oracle.signing import Results, check_signatures, domain_from_eip712_domain_call, results_digest, sign_results
 from oracle.sources import SubmissionSource, open_source
 from oracle.submissions import PARQUET_MAGIC, ValidationResult, score_submissions, validate_predictions
@@ -196,6 +194,7 @@ class Operator:
             self.tx = Transactor(w3, operator_account, confirmations=confirmations,
                                  receipt_timeout_s=receipt_timeout_s)
         self.last_settle_gas: list[tuple[int, int]] = []   # (leaves, gasUsed) per batch sent
+        self._opened_blocks: dict[int, int] = {}
 
     # -------------------------------------------------------------- plumbing
     def _point(self, name: str) -> None:
@@ -211,6 +210,30 @@ class Operator:
 
     def _view(self, fn, description: str):
         return with_retries(lambda: fn.call(), description)
+
+    def opened_block(self, round_id: int) -> int:
+        """The block of the round's RoundOpened event: every later event of the round is at or after it.
+
+        Found once by scanning from the deployment block, then remembered (in memory and as a
+        hint in state.json, re-checked against the chain before use), so a long-lived
+        deployment does not rescan its whole history at every step.
+        """
+        cached = self._opened_blocks.get(round_id)
+        if cached is not None:
+            return cached
+        event = self.tournament.events.RoundOpened
+        hint = self._notes(round_id).get("openedBlock")
+        found = fetch_events(event, hint, hint, argument_filters={"roundId": round_id}) if isinstance(hint, int) else []
+        if not found:
+            found = fetch_events(event, self.deployment.deploy_block, argument_filters={"roundId": round_id})
+        if not found:
+            raise OperatorError(f"round {round_id}: no RoundOpened event since block {self.deployment.deploy_block}; "
+                                "is the deployment file for this chain right, and is the RPC's log index complete?")
+        block = int(found[0]["blockNumber"])
+        self._opened_blocks[round_id] = block
+        if hint != block:
+            self._note(round_id, openedBlock=block)
+        return block
 
     def round_dir(self, round_id: int) -> Path:
         return self.work_dir / "rounds" / str(int(round_id))
@@ -293,7 +316,7 @@ class Operator:
     # -------------------------------------------------------------- collect
     def stakes_at_close(self, round_id: int) -> list[StakeInfo]:
         """Every staked model of a closed round, from StakeChanged events, checked against storage."""
-        events = fetch_events(self.tournament.events.StakeChanged, self.deployment.deploy_block,
+        events = fetch_events(self.tournament.events.StakeChanged, self.opened_block(round_id),
                               argument_filters={"roundId": round_id})
         latest: dict[int, StakeInfo] = {}
         for event in events:
@@ -373,7 +396,7 @@ class Operator:
 
     # -------------------------------------------------------------- score
     def _current_proposal(self, round_id: int, attempt: int) -> Optional[dict]:
-        events = fetch_events(self.tournament.events.ResultsProposed, self.deployment.deploy_block,
+        events = fetch_events(self.tournament.events.ResultsProposed, self.opened_block(round_id),
                               argument_filters={"roundId": round_id})
         mine = [e["args"] for e in events if int(e["args"]["attempt"]) == attempt]
         return dict(mine[-1]) if mine else None
@@ -534,7 +557,7 @@ class Operator:
         problems = check_signatures(domain, results, signatures, signers, threshold)
         if problems:
             raise OperatorError(f"round {round_id}: the contract would refuse these signatures: {problems[0]}")
-        vetoed = [e["args"] for e in fetch_events(self.tournament.events.ResultsProposed, self.deployment.deploy_block,
+        vetoed = [e["args"] for e in fetch_events(self.tournament.events.ResultsProposed, self.opened_block(round_id),
                                                   argument_filters={"roundId": round_id})]
         if any(bytes(v["resultsRoot"]) == tree.root and bytes(v["artifactsHash"]) == artifacts_digest for v in vetoed):
             log.warning("round %s: proposing the same results as a vetoed attempt; re-score first if the veto "
@@ -558,7 +581,7 @@ class Operator:
         closed = set()
         for event in (self.tournament.events.StakeSettled, self.tournament.events.StakeRefunded):
             closed |= {int(e["args"]["modelId"]) for e in fetch_events(
-                event, self.deployment.deploy_block, argument_filters={"roundId": round_id})}
+                event, self.opened_block(round_id), argument_filters={"roundId": round_id})}
         return closed
 
     def _batch_fn(self, round_id: int, batch):
