@@ -72,7 +72,7 @@ class HttpSource:
         url = f"{self.base_url}/v1/rounds/{int(round_id)}/models/{int(model_id)}/submission"
         for attempt in range(1, self.attempts + 1):
             try:
-                response = self.session.get(url, timeout=self.timeout_s)
+                response = self.session.get(url, params={"hash": _hex(expected_hash)}, timeout=self.timeout_s)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 error = f"unreachable ({type(exc).__name__})"
             else:

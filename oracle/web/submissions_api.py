@@ -20,6 +20,7 @@ Endpoints:
   POST /v1/rounds/<roundId>/models/<modelId>/submission  raw body + X-Signature, X-Expiry,
                                                          X-Submission-Hash headers
   GET  /v1/rounds/<roundId>/models/<modelId>/submission  after close: raw bytes, X-Submission-Hash
+       [?hash=0x...]                                       (that upload, else the latest)
   GET  /v1/rounds/<roundId>/models/<modelId>/uploads     hashes and sizes only (no contents)
 """
 from __future__ import annotations
@@ -281,11 +282,20 @@ def create_app(settings: ApiSettings) -> Flask:
         if chain_now() < close_time:
             raise ApiError(403, f"round {round_id} is open until {format_time(close_time)}; submissions are "
                                 "served only after it closes")
-        latest = store.latest(round_id, model_id)
-        if latest is None:
-            raise ApiError(404, f"no submission was uploaded for model {model_id} in round {round_id}")
-        response = Response(store.read_file(latest.file_hash), mimetype="application/octet-stream")
-        response.headers["X-Submission-Hash"] = latest.file_hash
+        wanted = (request.args.get("hash") or "").lower()
+        if wanted:
+            # The operator asks for the file the stake committed to, which need not be the
+            # latest upload (a participant may upload again and not re-stake).
+            chosen = next((r for r in reversed(store.history(round_id, model_id)) if r.file_hash.lower() == wanted),
+                          None)
+            if chosen is None:
+                raise ApiError(404, f"no upload with hash {wanted} for model {model_id} in round {round_id}")
+        else:
+            chosen = store.latest(round_id, model_id)
+            if chosen is None:
+                raise ApiError(404, f"no submission was uploaded for model {model_id} in round {round_id}")
+        response = Response(store.read_file(chosen.file_hash), mimetype="application/octet-stream")
+        response.headers["X-Submission-Hash"] = chosen.file_hash
         return response
 
     @app.get("/v1/rounds/<int:round_id>/models/<int:model_id>/uploads")

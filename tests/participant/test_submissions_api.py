@@ -187,3 +187,8 @@ def test_files_are_served_only_after_close(api):
     assert served.status_code == 200 and served.data == csv_bytes(1)
     assert served.headers["X-Submission-Hash"] == hash_hex(csv_bytes(1))
     assert client.get(f"/v1/rounds/1/models/{model + 50}/submission").status_code == 404
+    # The operator asks for the committed file by its hash: served if it was uploaded, else 404.
+    by_hash = client.get(f"/v1/rounds/1/models/{model}/submission?hash={hash_hex(csv_bytes(1))}")
+    assert by_hash.status_code == 200 and by_hash.data == csv_bytes(1)
+    never = client.get(f"/v1/rounds/1/models/{model}/submission?hash={hash_hex(csv_bytes(8))}")
+    assert never.status_code == 404 and "no upload with hash" in never.get_json()["error"]
