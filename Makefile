@@ -75,3 +75,16 @@ bench: $(STAMP_BUILD)
 
 clean:
 	rm -rf build .solcx $(VENV) node_modules .pytest_cache .hypothesis
+
+## Static analysis: slither over the contracts in its own venv (slither/.venv); fails on an
+## untriaged High/Medium finding (slither/TRIAGE.md).
+lint: setup
+	slither/run.sh
+
+## Long profiles: the contract stateful soak (SOAK_STEPS steps x SOAK_EXAMPLES runs) and the
+## reliability suite with more seeds, files and uploads (SOAK=1); see docs/RELIABILITY.md.
+SOAK_STEPS ?= 200
+SOAK_EXAMPLES ?= 50
+soak: $(STAMP_BUILD)
+	SOAK=1 SOAK_STEPS=$(SOAK_STEPS) SOAK_EXAMPLES=$(SOAK_EXAMPLES) brownie test tests/contracts/test_tournament_stateful.py
+	SOAK=1 python -m pytest -p no:pytest-brownie tests/reliability -q
