@@ -14,7 +14,7 @@ from oracle.results import ResultsTree
 from oracle.signing import Domain, make_high_s, recover_signer
 from tournament_testlib import (ACCEPTED, ARTIFACTS_HASH, CLOSED, DAY, GUARDIAN_ROLE, NMR_WEI, OPEN, OPERATOR_ROLE,
                                 PROPOSED, REFUNDING, RESOLVABLE, REWARD_POOL_WEI, SEED_PRESET, SIGNER_KEYS,
-                                config_tuple, now, reverts_with, travel_to)
+                                now, reverts_with, travel_to)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from oracle.payout import payout_factor_wei, settle_amounts
-from oracle.results import INVALID, SCORED, ResultsTree
+from oracle.results import INVALID, SCORED
 from tournament_testlib import (ACCEPTED, NMR_WEI, PRESET_2024, PROPOSED, REFUNDING, RESOLVABLE, SEED_PRESET,
                                 SETTLED, TOTAL_SUPPLY_WEI, config_tuple, now, reverts_with, travel_to)
 

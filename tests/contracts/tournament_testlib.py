@@ -17,7 +17,7 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, keccak
 
-from oracle.results import INVALID, SCORED, Leaf, ResultsTree, build_leaves
+from oracle.results import Leaf, ResultsTree, build_leaves
 from oracle.signing import Domain, Results, sign_results
 
 NMR_WEI = 10**18

@@ -1,0 +1,63 @@
+"""Gas figures of the main paths (printed, never asserted): first stake and top-up, proposeResults
+(2 of 3 signatures), and settlement of a large batch (per stake), next to brownie's `--gas`
+profile. The many stakes of the large round are set up with plain web3 transactions (no brownie
+bookkeeping) so the test stays fast; the settlement itself goes through brownie so `--gas` sees it.
+"""
+from __future__ import annotations
+
+import os
+
+from brownie import web3
+
+from tournament_testlib import NMR_WEI, submission_hash
+
+LARGE_BATCH = int(os.environ.get("GAS_BATCH_STAKES", 150))
+
+
+def _raw(tournament):
+    return web3.eth.contract(address=tournament.address, abi=tournament.abi)
+
+
+def test_gas_report(tournament, h, alice, bob, carol, dave, capsys):
+    figures = {}
+    round_id = h.open_round()
+    model = h.create_model(alice)
+    tournament.deposit(100 * NMR_WEI, {"from": alice})
+    first = tournament.stake(round_id, model, 10 * NMR_WEI, 200, 0, submission_hash("a"), {"from": alice})
+    top_up = tournament.stake(round_id, model, 5 * NMR_WEI, 100, 0, submission_hash("b"), {"from": alice})
+    unstake = tournament.unstake(round_id, model, 5 * NMR_WEI, {"from": alice})
+    figures["stake (first, new model)"] = first.gas_used
+    figures["stake (top-up)"] = top_up.gas_used
+    figures["unstake (partial)"] = unstake.gas_used
+
+    # a round with many stakes, one model each, spread over four owners
+    raw = _raw(tournament)
+    owners = [alice, bob, carol, dave]
+    for owner in owners[1:]:
+        tournament.deposit(100 * NMR_WEI, {"from": owner})
+    models = []
+    start_id = tournament.lastModelId()
+    for i in range(LARGE_BATCH):
+        owner = str(owners[i % 4])
+        raw.functions.createModel(f"g{i}").transact({"from": owner, "gas": 200_000})
+        models.append(start_id + i + 1)
+    for i, model_id in enumerate(models):
+        owner = str(owners[i % 4])
+        raw.functions.stake(round_id, model_id, NMR_WEI // 10, 100 + i % 200, 0,
+                            submission_hash(f"g{i}")).transact({"from": owner, "gas": 300_000})
+    assert h.round(round_id)["stakedCount"] == LARGE_BATCH + 1
+    h.to_resolve(round_id)
+    scores = {m: ((-1) ** m * (m * 1_000_003 % 90_000_000), 0) for m in models + [model]}
+    proposed, tree = h.propose(round_id, scores)
+    figures["proposeResults (2 of 3 signatures)"] = proposed.gas_used
+    h.to_accepted(round_id)
+    (single,) = h.settle(round_id, tree, [tree.leaf_for(model)])
+    figures["settle (batch of 1)"] = single.gas_used
+    (large,) = h.settle(round_id, tree, [tree.leaf_for(m) for m in models], batch_size=LARGE_BATCH)
+    assert len(large.events["StakeSettled"]) == LARGE_BATCH
+    figures[f"settle (batch of {LARGE_BATCH}, last closes the round)"] = large.gas_used
+    figures[f"settle per stake in a batch of {LARGE_BATCH}"] = large.gas_used // LARGE_BATCH
+    with capsys.disabled():
+        print("\n  gas report (gas used per transaction):")
+        for name, gas in figures.items():
+            print(f"    {name:<55} {gas:>10,}")
