@@ -103,7 +103,7 @@ class World:
 
     def predictions(self, rnd: Round) -> bytes:
         values = self.rng.uniform(0, 1, len(rnd.live_ids))
-        return ("id,prediction\n" + "".join(f"{i},{v!r}\n" for i, v in zip(rnd.live_ids, values))).encode()
+        return ("id,prediction\n" + "".join(f"{i},{float(v)!r}\n" for i, v in zip(rnd.live_ids, values))).encode()
 
     def open(self, op: Operator, rnd: Round) -> None:
         now = chain_now(self.w3)

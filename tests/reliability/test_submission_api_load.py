@@ -1,0 +1,164 @@
+"""The submission API under concurrent load on loopback: many models upload many versions at once,
+mixed with forged, replayed, expired and tampered requests; bounded in time.
+
+A real werkzeug server (threaded) in front of the app on the test chain. Every model uploads its
+versions in order while all models run concurrently (plus a few same-model races); attackers send
+uploads signed by a stranger, garbage signatures, replays of a model's older signature, expired
+signatures and bodies that differ from the signed hash, all refused with their status codes and
+never stored. Afterwards: each model's history is exactly its accepted uploads in order, every
+stored file hashes to its name, and after close each model's file, served by the API and
+collected by the operator through HttpSource against an on-chain stake, is byte for byte the last
+one it uploaded (nothing lost, nothing swapped between models). SOAK=1 raises models and versions.
+"""
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from eth_account import Account
+from eth_hash.auto import keccak
+
+from oracle.devchain import chain_now
+from oracle.participant import sign_upload
+from oracle.sources import HttpSource
+from oracle.web.store import hash_hex
+from oracle.web.submissions_api import ApiSettings, create_app
+from reliability_world import NMR, LoopbackServer, make_world, soak_scale
+
+OWNERS = soak_scale(6, 20)
+MODELS_EACH = soak_scale(3, 5)
+VERSIONS = soak_scale(3, 8)
+WORKERS = soak_scale(12, 32)
+TIME_BOUND_S = soak_scale(90, 600)
+
+
+@pytest.fixture(scope="module")
+def world(deployed, tmp_path_factory):
+    return make_world(deployed, tmp_path_factory, "load")
+
+
+def test_concurrent_uploads_are_kept_apart_and_attacks_refused(world, tmp_path):
+    d = world.d
+    work = tmp_path / "work"
+    op = world.operator(work)
+    rnd = world.new_round(n_ids=50)
+    world.open(op, rnd)
+    stakers = world.add_stakers(OWNERS, models_each=MODELS_EACH)
+    app = create_app(ApiSettings(d.w3, d.deployment, tmp_path / "data", work, rate_per_minute=1e7,
+                                 rate_burst=100_000))
+    store = app.extensions["submission_store"]
+    chain_id = d.w3.eth.chain_id
+    stranger = Account.from_key(keccak(b"load-stranger"))
+    rng = random.Random(5)
+    files = {s.model_id: [world.predictions(rnd) for _ in range(VERSIONS)] for s in stakers}
+
+    with LoopbackServer(app) as server:
+        local = __import__("threading").local()
+
+        def session() -> requests.Session:
+            if not hasattr(local, "s"):
+                local.s = requests.Session()
+            return local.s
+
+        def post(model_id: int, raw: bytes, account, *, expiry=None, signature=None, claimed=None):
+            expiry = expiry or chain_now(d.w3) + 3600
+            claimed = claimed or hash_hex(raw)
+            signature = signature or sign_upload(account, chain_id, d.deployment.tournament, rnd.round_id,
+                                                 model_id, claimed, expiry)
+            answer = session().post(f"{server.url}/v1/rounds/{rnd.round_id}/models/{model_id}/submission",
+                                    data=raw, timeout=60, headers={
+                                        "X-Signature": signature, "X-Expiry": str(expiry),
+                                        "X-Submission-Hash": claimed})
+            return answer, signature, expiry
+
+        def honest(staker) -> list:
+            """Uploads every version in order; then replays the first one's signature (refused)."""
+            out = []
+            for raw in files[staker.model_id]:
+                answer, signature, expiry = post(staker.model_id, raw, staker.account)
+                out.append(("upload", answer.status_code, answer.json()))
+                if len(out) == 1:
+                    first = (raw, signature, expiry)
+            answer, _, _ = post(staker.model_id, first[0], staker.account, signature=first[1], expiry=first[2])
+            out.append(("replay", answer.status_code, answer.json()))
+            return out
+
+        def attack(n: int) -> tuple:
+            victim = stakers[n % len(stakers)]
+            raw = world.predictions(rnd)
+            kind = ["stranger", "garbage", "expired", "tampered"][n % 4]
+            if kind == "stranger":
+                answer, _, _ = post(victim.model_id, raw, stranger)
+            elif kind == "garbage":
+                answer, _, _ = post(victim.model_id, raw, victim.account, signature="0x" + "ab" * 65)
+            elif kind == "expired":
+                answer, _, _ = post(victim.model_id, raw, victim.account, expiry=chain_now(d.w3) - 1)
+            else:   # signed for one body, another body sent
+                answer, _, _ = post(victim.model_id, raw, victim.account, claimed=hash_hex(raw + b"\n"))
+            return kind, answer.status_code, answer.json(), hash_hex(raw)
+
+        started = time.monotonic()
+        n_attacks = len(stakers) * 2
+        with ThreadPoolExecutor(WORKERS) as pool:
+            jobs = [("honest", s, pool.submit(honest, s)) for s in stakers]
+            jobs += [("attack", n, pool.submit(attack, n)) for n in rng.sample(range(n_attacks), n_attacks)]
+            results = [(kind, key, job.result()) for kind, key, job in jobs]
+        elapsed = time.monotonic() - started
+        uploads = len(stakers) * (VERSIONS + 1) + n_attacks
+        assert elapsed < TIME_BOUND_S, f"{uploads} requests took {elapsed:.1f}s"
+        print(f"load: {uploads} requests from {len(stakers)} models, {WORKERS} threads: {elapsed:.1f}s "
+              f"({uploads / elapsed:.0f}/s)")
+
+        refused_hashes = set()
+        for kind, key, outcome in results:
+            if kind == "honest":
+                for step, status, body in outcome:
+                    if step == "upload":
+                        assert status == 201, body
+                    else:
+                        assert status == 409 and "already used" in body["error"], body
+            else:
+                what, status, body, digest = outcome
+                expected = {"stranger": 403, "garbage": (401, 403), "expired": 401, "tampered": 400}[what]
+                assert status in (expected if isinstance(expected, tuple) else (expected,)), (what, body)
+                refused_hashes.add(digest)
+
+        # Histories: exactly the accepted uploads of each model, in order; nothing from attackers.
+        for s in stakers:
+            history = [r.file_hash for r in store.history(rnd.round_id, s.model_id)]
+            assert history == [hash_hex(raw) for raw in files[s.model_id]], s.model_id
+        on_disk = {p.name for p in (tmp_path / "data" / "files").iterdir() if not p.name.startswith(".")}
+        assert on_disk == {hash_hex(raw) for v in files.values() for raw in v}
+        assert not (on_disk & refused_hashes)
+        for name in on_disk:
+            assert hash_hex(store.read_file(name)) == name
+
+        # A same-model race: two different files at once; both accepted, the latest is one of them.
+        racer = stakers[0]
+        pair = [world.predictions(rnd), world.predictions(rnd)]
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda raw: post(racer.model_id, raw, racer.account)[0], pair))
+        assert [a.status_code for a in answers] == [201, 201]
+        latest = store.latest(rnd.round_id, racer.model_id).file_hash
+        assert latest in {hash_hex(raw) for raw in pair}
+        history = [r.file_hash for r in store.history(rnd.round_id, racer.model_id)]
+        assert history[-2:] in ([hash_hex(pair[0]), hash_hex(pair[1])], [hash_hex(pair[1]), hash_hex(pair[0])])
+        files[racer.model_id].append(next(raw for raw in pair if hash_hex(raw) == latest))
+
+        # Stake on each model's last file; after close the operator collects them over HTTP.
+        for n, s in enumerate(stakers):
+            world.stake(rnd, s, files[s.model_id][-1], (20 + n) * NMR, store=False)
+        world.to_resolvable(rnd)
+        late, _, _ = post(racer.model_id, world.predictions(rnd), racer.account,
+                          expiry=chain_now(d.w3) + 3600)
+        assert late.status_code == 403 and "closed" in late.json()["error"]
+        collector = world.operator(work)
+        collector.source = HttpSource(server.url)
+        status = collector.collect(rnd.round_id)
+        assert status.actions == [f"collected {len(stakers)}/{len(stakers)} files"]
+        for s in stakers:
+            published = list((collector.artifacts_dir(rnd.round_id) / "submissions").glob(f"{s.model_id}.*"))
+            assert [p.read_bytes() for p in published] == [files[s.model_id][-1]], s.model_id
