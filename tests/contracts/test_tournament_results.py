@@ -194,6 +194,15 @@ def test_non_signer_rejected(h, resolvable):
         _propose_raw(h, results, signatures)
 
 
+def test_extra_signature_by_non_signer_rejects_the_set(h, resolvable):
+    """Two valid signatures meet the threshold, but every signature must come from a current signer."""
+    round_id, _, tree = resolvable
+    results = h.results(round_id, tree)
+    signatures = h.sign(results, [SIGNER_KEYS[0], SIGNER_KEYS[1], SIGNER_KEYS[4]])
+    with reverts_with("NotASigner", 2, SIGNER_KEYS[4].address):
+        _propose_raw(h, results, signatures)
+
+
 def test_malleable_signature_rejected(h, resolvable):
     round_id, _, tree = resolvable
     results = h.results(round_id, tree)
