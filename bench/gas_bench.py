@@ -184,25 +184,11 @@ def measure_calls(node: Anvil) -> dict:
     out["deposit (first)"] = _gas(a.transact(t.functions.deposit(100 * NMR), "deposit"))
     out["deposit (again)"] = _gas(a.transact(t.functions.deposit(100 * NMR), "deposit"))
     # permit deposit
-    from eth_account.messages import encode_typed_data
+    from oracle.signing import sign_permit
     deadline = w3.eth.get_block("latest")["timestamp"] + 3600
-    nonce = world.nmr.functions.nonces(bob.address).call()
-    permit = {
-        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                   {"name": "chainId", "type": "uint256"},
-                                   {"name": "verifyingContract", "type": "address"}],
-                  "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                             {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                             {"name": "deadline", "type": "uint256"}]},
-        "primaryType": "Permit",
-        "domain": {"name": "Numeraire", "version": "1", "chainId": w3.eth.chain_id,
-                   "verifyingContract": world.nmr.address},
-        "message": {"owner": bob.address, "spender": t.address, "value": 100 * NMR, "nonce": nonce,
-                    "deadline": deadline},
-    }
-    signed = bob.sign_message(encode_typed_data(full_message=permit))
-    out["depositWithPermit"] = _gas(b.transact(t.functions.depositWithPermit(
-        100 * NMR, deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")), "permit"))
+    v, r, s_ = sign_permit(bob, token=world.nmr.address, chain_id=w3.eth.chain_id, spender=t.address,
+                           value=100 * NMR, nonce=world.nmr.functions.nonces(bob.address).call(), deadline=deadline)
+    out["depositWithPermit"] = _gas(b.transact(t.functions.depositWithPermit(100 * NMR, deadline, v, r, s_), "permit"))
     out["withdraw"] = _gas(a.transact(t.functions.withdraw(10 * NMR), "withdraw"))
     out["createModel (first)"] = _gas(a.transact(t.functions.createModel("alice-1"), "model"))
     out["createModel (second)"] = _gas(a.transact(t.functions.createModel("alice-2"), "model"))

@@ -409,25 +409,10 @@ class Participant:
         return self._send(fn, action)["transactionHash"].hex()
 
     def _sign_permit(self, amount_wei: int, deadline: int) -> tuple[int, bytes, bytes]:
+        from oracle.signing import sign_permit
         nonce = int(self.nmr.functions.nonces(self.address).call())
-        message = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-                "Permit": [
-                    {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                    {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"}],
-            },
-            "primaryType": "Permit",
-            "domain": {"name": "Numeraire", "version": "1", "chainId": self.chain_id,
-                       "verifyingContract": self.nmr.address},
-            "message": {"owner": self.address, "spender": self.tournament.address, "value": amount_wei,
-                        "nonce": nonce, "deadline": deadline},
-        }
-        signed = self.account.sign_message(encode_typed_data(full_message=message))
-        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+        return sign_permit(self.account, token=self.nmr.address, chain_id=self.chain_id,
+                           spender=self.tournament.address, value=amount_wei, nonce=nonce, deadline=deadline)
 
     def withdraw(self, amount_wei: int) -> str:
         """Sends free NMR from the tournament wallet back to this address."""

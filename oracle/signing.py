@@ -328,3 +328,27 @@ def check_signatures(domain: Domain, results: Results, signatures: Sequence[Unio
     if len(signatures) < threshold:
         problems.append(f"{len(signatures)} signature(s), the threshold is {threshold}")
     return problems
+
+
+def sign_permit(account, *, token: str, chain_id: int, spender: str, value: int, nonce: int,
+                deadline: int, token_name: str = "Numeraire") -> tuple[int, bytes, bytes]:
+    """An EIP-2612 permit of the NMR token (domain name "Numeraire", version "1"), as (v, r, s)."""
+    from eth_account.messages import encode_typed_data
+
+    message = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Permit": [
+                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"}],
+        },
+        "primaryType": "Permit",
+        "domain": {"name": token_name, "version": "1", "chainId": chain_id, "verifyingContract": token},
+        "message": {"owner": account.address, "spender": spender, "value": value, "nonce": nonce,
+                    "deadline": deadline},
+    }
+    signed = account.sign_message(encode_typed_data(full_message=message))
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
