@@ -374,7 +374,8 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @notice Settles a batch of stakes of an Accepted round against its results root.
     ///         Anyone may call it. Leaves already settled or refunded are skipped, so
-    ///         overlapping batches never pay twice. Burns of the batch are summed.
+    ///         overlapping batches never pay twice (a batch for a round already Settled does
+    ///         nothing). Burns of the batch are summed.
     /// @param leaves the batch, in the order of the multiproof
     /// @param proof, proofFlags an OpenZeppelin multiproof of `leaves` against the root
     function settle(uint256 roundId, Leaf[] calldata leaves, bytes32[] calldata proof, bool[] calldata proofFlags)
@@ -383,6 +384,9 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         whenNotPaused
     {
         RoundState storage round = _rounds[roundId];
+        // A keeper whose batch lands after the last one (two keepers racing) gets a no-op,
+        // not a revert: every stake of a Settled round is already closed.
+        if (round.settled) return;
         _requirePhase(roundId, Phase.Accepted);
         uint256 count = leaves.length;
         bytes32[] memory hashes = new bytes32[](count);

@@ -157,9 +157,12 @@ def test_batch_repeating_settled_leaves_skips_them(tournament, h, alice, bob, ca
     assert tournament.balanceOf(alice) == balance
     h.settle(round_id, tree)
     assert tournament.phase(round_id) == SETTLED
-    # once the round is Settled a repeated batch is refused (there is nothing left to settle)
-    with reverts_with("WrongPhase", round_id, ACCEPTED, SETTLED):
-        h.settle_batch(round_id, first)
+    # once the round is Settled a late batch (a racing keeper) does nothing and does not revert
+    balances = [tournament.balanceOf(a) for a in (alice, bob, carol)]
+    late = h.settle_batch(round_id, first)
+    assert late.status == 1 and "StakeSettled" not in late.events and "RoundSettled" not in late.events
+    assert [tournament.balanceOf(a) for a in (alice, bob, carol)] == balances
+    assert tournament.phase(round_id) == SETTLED
 
 
 def test_leaf_not_in_tree_rejected(tournament, h, alice, bob):
