@@ -5,8 +5,8 @@ id-indexed targets Series and stakes - and compute the same three things. Our ti
 turning the DataFrame into the aligned array. numerai-tools is timed on the whole problem
 when that is predicted to take under MAX_REFERENCE_SECONDS; otherwise on a prefix of the
 models, extrapolated linearly (its cost is per column), and the section says so.
-Peak memory of ours is measured in a fresh subprocess (ru_maxrss, whole process including
-the input array; and tracemalloc's peak for the scoring call alone).
+Peak memory of ours is measured in a fresh subprocess (RSS sampled during the call, whole process
+including the input array; and tracemalloc's peak for the scoring call alone).
 `run(quick)` returns (markdown section, raw figures); `python -m bench.scoring_bench [--quick]`
 prints the section.
 """
@@ -63,20 +63,36 @@ def _timed(fn, *args):
 
 
 def _memory_probe(n_ids: int, n_models: int) -> dict:
-    """Peak memory of our scoring in a fresh process (the parent already holds other data)."""
+    """Peak memory of our scoring in a fresh process (the parent already holds other data).
+
+    RSS is sampled by a thread during the scoring call: `ru_maxrss` is not usable here, since
+    Linux carries it across fork+exec, so a child would report its parent's larger peak.
+    """
     code = f"""
-import json, resource, tracemalloc, sys
+import json, sys, threading, time, tracemalloc
+import psutil
 sys.path.insert(0, {str(ROOT)!r})
 from bench.scoring_bench import make_round, ours
 preds, targets, stakes = make_round({n_ids}, {n_models})
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+proc = psutil.Process()
+before = proc.memory_info().rss
+peak = [before]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        time.sleep(0.005)
+sampler = threading.Thread(target=sample)
+sampler.start()
 tracemalloc.start()
 ours(preds, targets, stakes)
-_, peak = tracemalloc.get_traced_memory()
+_, traced = tracemalloc.get_traced_memory()
 tracemalloc.stop()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"rss_before_mb": before / 1024, "rss_peak_mb": after / 1024,
-                  "scoring_peak_mb": peak / 2**20}}))
+done.set()
+sampler.join()
+peak[0] = max(peak[0], proc.memory_info().rss)
+print(json.dumps({{"rss_before_mb": before / 2**20, "rss_peak_mb": peak[0] / 2**20,
+                  "scoring_peak_mb": traced / 2**20}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -130,7 +146,7 @@ def run(quick: bool = False, log=None) -> tuple[str, dict]:
              "`correlation_contribution`; ours is `oracle.scoring.score_round`. "
              f"Machine: {_machine()}." + (" Quick run (small sizes)." if quick else ""), "",
              "| models | ids | ours (s) | numerai-tools (s) | ratio | max abs Δcorr | max abs Δmmc "
-             "| peak RSS ours (MB) | scoring peak (tracemalloc, MB) |",
+             "| peak RSS ours, input included (MB) | scoring peak (tracemalloc, MB) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in cases:
         ref = f"{c['numerai_tools_s']:.1f}" + (" *" if c["extrapolated"] else "")
