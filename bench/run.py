@@ -43,7 +43,8 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    parser.add_argument("--only", action="append", help="run only these benchmarks (repeatable)")
+    parser.add_argument("--only", action="append",
+                        help="run only these benchmarks (repeatable); their sections replace the old ones")
     parser.add_argument("--out", help="output markdown file")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else (ROOT / "reports" / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md")
@@ -72,11 +73,26 @@ def main(argv=None) -> int:
             section, data = f"## {name}\n\nFAILED: {type(exc).__name__}: {exc}\n", {"error": str(exc)}
         elapsed = time.perf_counter() - started
         print(section, flush=True)
-        sections.append(section + f"\n_{name}: {elapsed:.0f} s of benchmark time._\n")
+        sections.append(f"<!-- bench:{name} -->\n{section}\n_{name}: {elapsed:.0f} s of benchmark time, "
+                        f"measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC._\n<!-- /bench:{name} -->\n")
         figures[name] = data
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(sections))
-    (out.with_suffix(".json")).write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    if args.only and out.exists():
+        # Re-run of some benchmarks: replace their sections, keep the others as measured.
+        text = out.read_text()
+        for name, block in zip([n for n, _ in BENCHMARKS if n in figures], sections[1:]):
+            start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->\n"
+            if start in text and end in text:
+                text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+            else:
+                text += "\n" + block
+        out.write_text(text)
+        json_path = out.with_suffix(".json")
+        old = json.loads(json_path.read_text()) if json_path.exists() else {}
+        json_path.write_text(json.dumps({**old, **figures}, indent=2, default=str) + "\n")
+    else:
+        out.write_text("\n".join(sections))
+        (out.with_suffix(".json")).write_text(json.dumps(figures, indent=2, default=str) + "\n")
     print(f"[bench] wrote {out}", file=sys.stderr)
     return 1 if failed else 0
 
