@@ -51,6 +51,24 @@ DEFAULT_MAX_EXPIRY_S = 24 * 3600
 IP_RATE_FACTOR = 4   # per-IP bucket = this many times the per-address one
 _HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"(0x)?[0-9a-fA-F]{130}")
+_SECP256K1_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
+
+
+def canonical_signature(signature: str) -> str:
+    """The one spelling of a 65-byte signature that replay checks compare: 0x + lowercase hex, v as 27/28.
+
+    The same signature can be written with or without 0x, with v as 0/1 or 27/28, and (ECDSA
+    malleability) as (r, n - s) with the other v; all recover the same signer. High-s forms are
+    refused, the rest mapped to one string, so none of them can slip an old signature past the
+    used-signature check.
+    """
+    raw = bytearray(bytes.fromhex(signature[2:] if signature[:2].lower() == "0x" else signature))
+    if int.from_bytes(raw[32:64], "big") > _SECP256K1_HALF_N:
+        raise ApiError(401, "X-Signature is not canonical (its s value is in the upper half); sign the Upload "
+                            "message again with a standard library")
+    if raw[64] < 27:
+        raw[64] += 27
+    return "0x" + bytes(raw).hex()
 
 
 class ApiError(Exception):
@@ -223,6 +241,7 @@ def create_app(settings: ApiSettings) -> Flask:
         expiry = int(expiry_text)
         if not _SIGNATURE.fullmatch(signature):
             raise ApiError(401, "X-Signature is not a 65-byte hex signature; sign the Upload message again")
+        signature = canonical_signature(signature)
         try:
             signer = recover_upload_signer(signature, chain_id, settings.deployment.tournament, round_id, model_id,
                                            claimed_hash, expiry)

@@ -162,3 +162,48 @@ def test_concurrent_uploads_are_kept_apart_and_attacks_refused(world, tmp_path):
         for s in stakers:
             published = list((collector.artifacts_dir(rnd.round_id) / "submissions").glob(f"{s.model_id}.*"))
             assert [p.read_bytes() for p in published] == [files[s.model_id][-1]], s.model_id
+
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def respellings(signature: str) -> dict:
+    """Other spellings of one signature that recover the same signer (found by this suite: each used
+    to slip an old signature past the used-signature check and bring back an older file)."""
+    raw = bytes.fromhex(signature[2:])
+    r, s, v = raw[:32], int.from_bytes(raw[32:64], "big"), raw[64]
+    return {
+        "no 0x prefix": raw.hex(),
+        "upper-case hex": "0X" + raw.hex().upper(),
+        "v as 0/1": "0x" + (raw[:64] + bytes([v - 27])).hex(),
+        "malleable high s": "0x" + (r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])).hex(),
+    }
+
+
+def test_a_replayed_signature_is_refused_however_it_is_spelled(world, tmp_path):
+    d = world.d
+    work = tmp_path / "work"
+    rnd = world.new_round(n_ids=20)
+    world.open(world.operator(work), rnd)
+    staker = world.add_stakers(1)[0]
+    app = create_app(ApiSettings(d.w3, d.deployment, tmp_path / "data", work, rate_per_minute=1e7,
+                                 rate_burst=100_000))
+    client = app.test_client()
+    store = app.extensions["submission_store"]
+
+    def post(raw: bytes, signature: str, expiry: int):
+        return client.post(f"/v1/rounds/{rnd.round_id}/models/{staker.model_id}/submission", data=raw, headers={
+            "X-Signature": signature, "X-Expiry": str(expiry), "X-Submission-Hash": hash_hex(raw)})
+
+    expiry = chain_now(d.w3) + 3600
+    old, new = world.predictions(rnd), world.predictions(rnd)
+    old_signature = sign_upload(staker.account, d.w3.eth.chain_id, d.deployment.tournament, rnd.round_id,
+                                staker.model_id, hash_hex(old), expiry)
+    assert post(old, old_signature, expiry).status_code == 201
+    assert post(new, sign_upload(staker.account, d.w3.eth.chain_id, d.deployment.tournament, rnd.round_id,
+                                 staker.model_id, hash_hex(new), expiry), expiry).status_code == 201
+    for how, spelling in respellings(old_signature).items():
+        answer = post(old, spelling, expiry)
+        assert answer.status_code in (401, 409), (how, answer.get_json())
+        assert store.latest(rnd.round_id, staker.model_id).file_hash == hash_hex(new), how
+    assert [r.file_hash for r in store.history(rnd.round_id, staker.model_id)] == [hash_hex(old), hash_hex(new)]
