@@ -161,6 +161,20 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         nmr.safeTransferFrom(msg.sender, address(this), amount);
     }
 
+    /// @notice Takes `amount` NMR of the unreserved reward pool out to `to`, e.g. to retire
+    ///         the pool: without it, funded rewards could never leave. Reserves of proposed
+    ///         rounds are not part of the pool and stay untouched; a later proposal that the
+    ///         pool can no longer cover fails, and its round is refunded after the timeout.
+    function withdrawRewards(uint256 amount, address to) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        if (amount > rewardPool) revert InsufficientRewardPool(amount, rewardPool);
+        rewardPool -= amount;
+        accountedNmr -= amount;
+        emit RewardsWithdrawn(to, amount);
+        nmr.safeTransfer(to, amount);
+    }
+
     // =============================================================== wallet
 
     /// @notice Moves `amount` NMR from the caller into its tournament wallet (needs allowance).

@@ -123,6 +123,7 @@ interface ITournament {
     event StakeRefunded(uint256 indexed roundId, uint256 indexed modelId, address indexed owner, uint256 amount);
     event RoundSettled(uint256 indexed roundId, uint256 rewards, uint256 burned, uint256 reserveReleased);
     event RewardsFunded(address indexed funder, uint256 amount);
+    event RewardsWithdrawn(address indexed to, uint256 amount);
     event SignersUpdated(uint64 indexed version, address[] signers, uint8 threshold);
     event ConfigUpdated(Config config);
     event SurplusRecovered(address indexed token, address indexed to, uint256 amount);

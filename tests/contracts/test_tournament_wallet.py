@@ -152,6 +152,28 @@ def test_fund_rewards_while_paused_reverts(tournament, guardian, alice):
         tournament.fundRewards(NMR_WEI, {"from": alice})
 
 
+def test_withdraw_rewards_takes_only_the_unreserved_pool(tournament, nmr, admin, treasury, invariants):
+    pool = tournament.rewardPool()
+    before = nmr.balanceOf(treasury)
+    tx = tournament.withdrawRewards(3 * NMR_WEI, treasury, {"from": admin})
+    assert tx.events["RewardsWithdrawn"] == {"to": treasury, "amount": 3 * NMR_WEI}
+    assert tournament.rewardPool() == pool - 3 * NMR_WEI
+    assert nmr.balanceOf(treasury) == before + 3 * NMR_WEI
+    assert nmr.balanceOf(tournament) == tournament.accountedNmr()
+    with reverts_with("InsufficientRewardPool", pool, pool - 3 * NMR_WEI):
+        tournament.withdrawRewards(pool, treasury, {"from": admin})
+    with reverts_with("ZeroAmount"):
+        tournament.withdrawRewards(0, treasury, {"from": admin})
+    with reverts_with("ZeroAddress"):
+        tournament.withdrawRewards(NMR_WEI, ZERO_ADDRESS, {"from": admin})
+
+
+def test_withdraw_rewards_only_admin(tournament, operator, guardian):
+    for account in (operator, guardian):
+        with reverts_with("AccessControlUnauthorizedAccount", account, DEFAULT_ADMIN_ROLE):
+            tournament.withdrawRewards(1, account, {"from": account})
+
+
 def test_recover_surplus_takes_only_nmr_beyond_accounted(tournament, nmr, admin, alice, treasury, invariants):
     tournament.deposit(10 * NMR_WEI, {"from": alice})
     nmr.transfer(tournament, 4 * NMR_WEI, {"from": treasury})  # a donation, owed to nobody

@@ -306,6 +306,8 @@ class InvariantChecker:
             self.stake_events.append((key[0], key[1], log["blockNumber"], args["total"]))
         elif name == "RewardsFunded":
             self.pool_wei += args["amount"]
+        elif name == "RewardsWithdrawn":
+            self.pool_wei -= args["amount"]
         elif name == "ResultsProposed":
             round_id = args["roundId"]
             self.pool_wei -= args["reserve"]
