@@ -21,7 +21,7 @@ from web3.exceptions import TransactionNotFound
 
 from oracle.chain import ChainError
 from oracle.devchain import set_automine
-from reliability_world import NMR, make_world
+from reliability_world import NMR, make_world, soak_scale
 
 MODELS = 6
 BATCH = 2
@@ -147,13 +147,17 @@ def via(proxy) -> Web3:
     return Web3(Web3.HTTPProvider(proxy.url, request_kwargs={"timeout": 10}))
 
 
-def test_short_rpc_outage_mid_settlement_is_ridden_out(world, proxy, tmp_path):
+@pytest.mark.parametrize("batch", range(1, soak_scale(1, MODELS // BATCH) + 1))
+def test_short_rpc_outage_mid_settlement_is_ridden_out(world, proxy, tmp_path, batch):
     work = tmp_path / "work"
     rnd = accepted_round(world, work, world.operator(work))
     refused = []
+    sent = []
 
     def hook(point: str) -> None:
-        if point == "settle:sent" and proxy.cuts == 0:
+        if point == "settle:sent":
+            sent.append(point)
+        if point == "settle:sent" and len(sent) == batch and proxy.cuts == 0:
             proxy.cut()        # the batch is broadcast; the node vanishes before its receipt is read
             refused.append(not proxy.reachable())
             threading.Timer(1.5, proxy.restore).start()
