@@ -15,14 +15,15 @@ from contextlib import contextmanager
 
 import pytest
 from brownie import chain, web3
-from hypothesis import HealthCheck, given, settings as hp_settings
+from hypothesis import HealthCheck, example, given, settings as hp_settings
 from hypothesis import strategies as st
 from web3.logs import DISCARD
 
-from oracle.results import Leaf, ResultsTree
+from oracle.results import ResultsTree
 from tournament_testlib import (ACCEPTED, CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, NMR_WEI, OPEN,
-                                OPERATOR_ROLE, PROPOSED, REFUNDING, RESOLVABLE, SETTLED, SEED_PRESET, SIGNER_KEYS,
-                                config_tuple, error_data, now, reverts_with, submission_hash, travel_to)
+                                OPERATOR_ROLE, PROPOSED, RESOLVABLE, SEED_PRESET, SETTLED, SIGNER_KEYS,
+                                InvariantChecker, config_tuple, error_data, now, reverts_with, submission_hash,
+                                travel_to)
 
 SCORED, INVALID = 1, 2
 GAS = 3_000_000  # explicit gas limit: no estimate against a block with another timestamp
@@ -604,3 +605,105 @@ def test_refund_not_available_while_a_proposal_is_pending_past_the_deadline(tour
         tournament.refund(round_id, models, {"from": keeper})
     h.settle(round_id, tree)
     assert tournament.phase(round_id) == SETTLED
+
+
+# ================================================================== 5. no wei created or lost
+
+def _trunc_div(numerator: int, denominator: int) -> int:
+    quotient = abs(numerator) // denominator
+    return quotient if numerator >= 0 else -quotient
+
+
+def _expected_payout(stake_wei, corr, mmc, a, b, pf_wei, clip_bps) -> int:
+    """The protocol's payout, written out again here (independent of oracle/payout.py)."""
+    adjusted = _trunc_div((corr * a + mmc * b) * pf_wei, 10**18)
+    bound = clip_bps * 10**7
+    adjusted = min(max(adjusted, -bound), bound)
+    return _trunc_div(stake_wei * adjusted, 10**11)
+
+
+MAX_STAKES = 3
+MAX_STAKE_WEI = 10**6 * NMR_WEI
+
+
+def _log_uniform(max_exponent: int):
+    """1 .. 10**max_exponent with every order of magnitude equally likely (plain integers
+    would put almost every draw near the top of the range)."""
+    return st.integers(0, max_exponent).flatmap(lambda e: st.integers(max(1, 10**e // 10), 10**e))
+
+
+SCORE = st.one_of(st.integers(-10**9, 10**9), st.sampled_from([-10**9, -1, 0, 1, 10**9]))
+STAKE = st.tuples(_log_uniform(24), st.integers(0, 500), st.integers(0, 500),
+                  st.one_of(st.none(), st.tuples(SCORE, SCORE)))
+WHALE = (MAX_STAKE_WEI, 500, 500)
+
+
+def test_settlement_neither_creates_nor_loses_a_wei(tournament, nmr, h, admin, treasury, participants):
+    """Random stakes (1 wei .. 1e6 NMR), scores in [-1e9, 1e9] (or INVALID), multipliers 0..5x,
+    clip 0..100 % and a stake threshold that puts pf anywhere in (0, 1e18]: the settled round
+    credits exactly stakes + rewards - burns, pays at most its reserve, burns at most the clip
+    of each stake, and the token supply falls by exactly the burns."""
+    loose = dict(corrMultMin=0, corrMultMax=500, mmcMultMin=0, mmcMultMax=500, minStake=1)
+    tournament.setConfig(config_tuple(**loose), {"from": admin})
+    models = [h.create_model(treasury, f"whale{i}") for i in range(MAX_STAKES)]
+    tournament.deposit(MAX_STAKES * MAX_STAKE_WEI, {"from": treasury})
+    tournament.fundRewards(MAX_STAKES * MAX_STAKE_WEI, {"from": treasury})  # covers a 100 % clip
+    checker = InvariantChecker(nmr, tournament, participants)
+    examples_seen: list[int] = []
+    chain.snapshot()
+
+    @hp_settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(stakes=st.lists(STAKE, min_size=1, max_size=MAX_STAKES),
+           clip_bps=st.one_of(st.integers(0, 10_000), st.sampled_from([0, 1, 10_000])),
+           threshold_wei=_log_uniform(25))
+    # the edges: every stake clipped to +100 % (rewards == reserve), to -100 % (all burned),
+    # pf at its smallest, single-wei stakes, and a 1 bps clip on an odd stake
+    @example(stakes=[WHALE + ((10**9, 10**9),)] * 3, clip_bps=10_000, threshold_wei=3 * MAX_STAKE_WEI)
+    @example(stakes=[WHALE + ((-10**9, -10**9),)] * 3, clip_bps=10_000, threshold_wei=1)
+    @example(stakes=[WHALE + ((10**9, -1),), WHALE + ((-1, 10**9),)], clip_bps=9_999, threshold_wei=1)
+    @example(stakes=[(1, 500, 500, (10**9, 10**9)), (1, 500, 0, (-10**9, 0)), (1, 1, 1, (1, 1))],
+             clip_bps=10_000, threshold_wei=1)
+    @example(stakes=[(MAX_STAKE_WEI - 1, 1, 0, (-1, 0)), (10**18 + 7, 3, 0, (333_333_333, 0))], clip_bps=1,
+             threshold_wei=10**18)
+    def run(stakes, clip_bps, threshold_wei):
+        chain.revert()
+        tournament.setConfig(config_tuple(**loose, clipBps=clip_bps, stakeThreshold=threshold_wei), {"from": admin})
+        round_id = h.open_round()
+        for model, (amount, a, b, _) in zip(models, stakes):
+            tournament.stake(round_id, model, amount, a, b, submission_hash(str(model)), {"from": treasury})
+        staked = {m: s for m, s in zip(models, stakes)}
+        total_wei = sum(s[0] for s in stakes)
+        h.to_resolve(round_id)
+        pool_before = tournament.rewardPool()
+        proposed, tree = h.propose(round_id, {m: s[3] for m, s in staked.items()})
+        reserve = proposed.events["ResultsProposed"]["reserve"]
+        pf_wei = 10**18 if total_wei <= threshold_wei else threshold_wei * 10**18 // total_wei
+        assert reserve == total_wei * clip_bps // 10_000
+        assert proposed.events["ResultsProposed"]["payoutFactor"] == pf_wei
+        h.to_accepted(round_id)
+        wallet, supply, accounted = tournament.balanceOf(treasury), nmr.totalSupply(), tournament.accountedNmr()
+
+        (tx,) = h.settle(round_id, tree)
+        rewards = burns = credits = 0
+        events = {e["modelId"]: e for e in tx.events["StakeSettled"]}
+        assert sorted(events) == sorted(staked)
+        for model, (amount, a, b, score) in staked.items():
+            expected = 0 if score is None else _expected_payout(amount, score[0], score[1], a, b, pf_wei, clip_bps)
+            event = events[model]
+            assert (event["stake"], event["payout"], event["burned"]) == (amount, expected, max(-expected, 0))
+            assert max(-expected, 0) <= amount * clip_bps // 10_000
+            credits += amount + expected
+            rewards += max(expected, 0)
+            burns += max(-expected, 0)
+        assert tournament.balanceOf(treasury) - wallet == credits == total_wei + rewards - burns
+        assert rewards <= reserve
+        assert tx.events["RoundSettled"] == {"roundId": round_id, "rewards": rewards, "burned": burns,
+                                             "reserveReleased": reserve - rewards}
+        assert tournament.rewardPool() == pool_before - rewards
+        assert accounted - tournament.accountedNmr() == burns
+        assert nmr.balanceOf(tournament) == tournament.accountedNmr()
+        assert supply - nmr.totalSupply() == burns
+        if examples_seen.append(1) or len(examples_seen) % 4 == 1:  # a full replay every 4th example
+            checker.check()
+
+    run()
