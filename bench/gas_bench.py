@@ -30,29 +30,59 @@ DAY = 86_400
 
 
 class FastSender:
-    """Sends many transactions from one key without waiting for each receipt (bench only)."""
+    """Bench-only set-up sender: anvil signs for the address (auto-impersonation), so thousands
+    of owners need no local signing; with `bulk(w3)` the transactions of a phase are mined
+    together. Measured calls never go through it: they use the Transactor and read receipts."""
 
     def __init__(self, w3: Web3, account, gas: int = 1_000_000):
-        self.w3, self.account, self.gas = w3, account, gas
-        self.nonce = w3.eth.get_transaction_count(account.address, "pending")
-        self.chain_id = w3.eth.chain_id
+        self.w3, self.address, self.gas = w3, account.address, gas
+        self.model_id = 0
         self.last = None
 
-    def send(self, fn, gas: int | None = None) -> bytes:
-        tx = fn.build_transaction({"from": self.account.address, "nonce": self.nonce, "gas": gas or self.gas,
-                                   "chainId": self.chain_id, "maxFeePerGas": 10**9,
-                                   "maxPriorityFeePerGas": 1})
-        tx.pop("gasPrice", None)
-        self.nonce += 1
-        self.last = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+    def send(self, fn, gas: int | None = None) -> str:
+        tx = {"from": self.address, "to": fn.address, "data": fn._encode_transaction_data(),
+              "gas": hex(gas or self.gas), "maxFeePerGas": hex(10**9), "maxPriorityFeePerGas": "0x1"}
+        answer = self.w3.provider.make_request("eth_sendTransaction", [tx])
+        if "error" in answer:
+            raise RuntimeError(f"bench set-up transaction refused: {answer['error']}")
+        self.last = answer["result"]
         return self.last
 
     def wait(self) -> dict | None:
         if self.last is None:
             return None
-        receipt = self.w3.eth.wait_for_transaction_receipt(self.last, timeout=120, poll_latency=0.01)
-        assert receipt["status"] == 1, "bench transaction reverted"
+        receipt = self.w3.eth.wait_for_transaction_receipt(self.last, timeout=600, poll_latency=0.01)
+        assert receipt["status"] == 1, "bench set-up transaction reverted"
         return receipt
+
+
+def _mine_pending(w3: Web3) -> None:
+    """Mines blocks until the pool is empty (a 36M block holds a few hundred set-up txs)."""
+    while True:
+        w3.provider.make_request("evm_mine", [])
+        status = w3.provider.make_request("txpool_status", [])["result"]
+        if int(status["pending"], 16) == 0 and int(status["queued"], 16) == 0:
+            return
+
+
+class bulk:
+    """Context: auto-impersonation on, automine off; `phase()` mines what was sent so far."""
+
+    def __init__(self, w3: Web3):
+        self.w3 = w3
+
+    def __enter__(self) -> "bulk":
+        self.w3.provider.make_request("anvil_autoImpersonateAccount", [True])
+        self.w3.provider.make_request("evm_setAutomine", [False])
+        return self
+
+    def phase(self) -> None:
+        _mine_pending(self.w3)
+
+    def __exit__(self, *exc) -> None:
+        _mine_pending(self.w3)
+        self.w3.provider.make_request("evm_setAutomine", [True])
+        self.w3.provider.make_request("anvil_autoImpersonateAccount", [False])
 
 
 @dataclass
@@ -85,23 +115,34 @@ def _gas(receipt) -> int:
 
 
 def _participants(world: World, count: int, seed: int, deposit_wei: int) -> list:
-    """`count` fresh owners with ETH, NMR in their wallet and one model each (fast path)."""
+    """`count` fresh owners with ETH, NMR in their wallet and one model each (fast path).
+
+    Returns one FastSender per owner with its `model_id`; checked against the chain at the end.
+    """
     rng = random.Random(seed)
     owners = [Account.from_key(rng.getrandbits(256).to_bytes(32, "big")) for _ in range(count)]
+    t = world.tournament
+    first_block = world.w3.eth.block_number + 1
     admin = FastSender(world.w3, world.keys[0], gas=100_000)
-    for owner in owners:
-        fund_eth(world.w3, owner.address)
-        admin.send(world.nmr.functions.transfer(owner.address, deposit_wei))
-    admin.wait()
-    senders = []
-    for owner in owners:
-        sender = FastSender(world.w3, owner, gas=200_000)
-        sender.send(world.nmr.functions.approve(world.tournament.address, 2**256 - 1))
-        sender.send(world.tournament.functions.deposit(deposit_wei))
-        sender.send(world.tournament.functions.createModel(f"m-{owner.address[2:10]}"))
-        senders.append(sender)
+    senders = [FastSender(world.w3, owner, gas=200_000) for owner in owners]
+    with bulk(world.w3) as b:
+        for owner in owners:
+            fund_eth(world.w3, owner.address)
+            admin.send(world.nmr.functions.transfer(owner.address, deposit_wei))
+        b.phase()
+        for sender in senders:
+            sender.send(world.nmr.functions.approve(t.address, 2**256 - 1))
+        b.phase()
+        for sender in senders:
+            sender.send(t.functions.deposit(deposit_wei))
+        b.phase()
+        for sender in senders:
+            sender.send(t.functions.createModel(f"m-{sender.address[2:10]}"))
+    by_owner = {e["args"]["owner"]: e["args"]["modelId"]
+                for e in t.events.ModelCreated().get_logs(from_block=first_block)}
     for sender in senders:
-        sender.wait()
+        sender.model_id = by_owner[sender.address]
+        assert t.functions.balanceOf(sender.address).call() == deposit_wei, "bench set-up: deposit missing"
     return senders
 
 
@@ -111,12 +152,13 @@ def _open_round(world: World, round_id: int) -> None:
                             "open round")
 
 
-def _stake_all(world: World, senders: list, round_id: int, first_model_id: int, amount_wei: int) -> None:
-    for i, sender in enumerate(senders):
-        sender.send(world.tournament.functions.stake(round_id, first_model_id + i, amount_wei, 200, 0,
-                                                     Web3.keccak(text=f"file {i}")), gas=200_000)
-    for sender in senders:
-        sender.wait()
+def _stake_all(world: World, senders: list, round_id: int, amount_wei: int) -> None:
+    with bulk(world.w3):
+        for i, sender in enumerate(senders):
+            sender.send(world.tournament.functions.stake(round_id, sender.model_id, amount_wei, 200, 0,
+                                                         Web3.keccak(text=f"file {i}")), gas=200_000)
+    staked = world.tournament.functions.getRound(round_id).call()[2]
+    assert staked == len(senders), f"bench set-up: {staked} of {len(senders)} stakes landed"
 
 
 def _leaves(round_id: int, model_ids: list[int], seed: int) -> list[Leaf]:
@@ -161,11 +203,10 @@ def _settle_batches(world: World, round_id: int, tree: ResultsTree, batch_size: 
 
 
 def _round_with_stakes(world: World, round_id: int, n: int, seed: int):
-    first_model = world.tournament.functions.lastModelId().call() + 1
     senders = _participants(world, n, seed, 100 * NMR)
     _open_round(world, round_id)
-    _stake_all(world, senders, round_id, first_model, 10 * NMR)
-    model_ids = list(range(first_model, first_model + n))
+    _stake_all(world, senders, round_id, 10 * NMR)
+    model_ids = sorted(sender.model_id for sender in senders)
     tree = ResultsTree(_leaves(round_id, model_ids, seed), round_id)
     return senders, model_ids, tree
 
@@ -220,8 +261,8 @@ def measure_calls(node: Anvil) -> dict:
     world9 = _world(node, signer_count=9, threshold=5)
     senders = _participants(world9, 3, 99, 100 * NMR)
     _open_round(world9, 1)
-    _stake_all(world9, senders, 1, 1, 10 * NMR)
-    tree9 = ResultsTree(_leaves(1, [1, 2, 3], 5), 1)
+    _stake_all(world9, senders, 1, 10 * NMR)
+    tree9 = ResultsTree(_leaves(1, [s.model_id for s in senders], 5), 1)
     out["proposeResults (5-of-9)"] = _gas(_propose(world9, 1, tree9))
     return out
 

@@ -17,7 +17,7 @@ import numpy as np
 from eth_account import Account
 from web3 import Web3
 
-from bench.gas_bench import DAY, NMR, FastSender, _participants, _world
+from bench.gas_bench import DAY, NMR, _participants, _world, bulk
 from oracle.devchain import REALISTIC_BLOCK_GAS, Anvil, increase_time
 from oracle.operator import Operator
 from oracle.sources import FolderSource
@@ -50,13 +50,14 @@ def measure(n_models: int, seed: int = 3) -> dict:
         now = w3.eth.get_block("latest")["timestamp"]
         round_id = 1
         operator.open_round(round_id, now + 7 * DAY, now + 35 * DAY, ids)
-        for i, sender in enumerate(senders):
-            raw = _predictions_csv(ids, np.clip(0.5 + 0.1 * (signal * (i % 3 != 0) + rng.normal(size=LIVE_IDS)), 0, 1))
-            digest = submission_hash(raw)
-            (store / ("0x" + digest.hex())).write_bytes(raw)
-            sender.send(t.functions.stake(round_id, i + 1, 10 * NMR, 200, 0, digest), gas=200_000)
-        for sender in senders:
-            sender.wait()
+        with bulk(w3):
+            for i, sender in enumerate(senders):
+                raw = _predictions_csv(ids, np.clip(0.5 + 0.1 * (signal * (i % 3 != 0) + rng.normal(size=LIVE_IDS)),
+                                                    0, 1))
+                digest = submission_hash(raw)
+                (store / ("0x" + digest.hex())).write_bytes(raw)
+                sender.send(t.functions.stake(round_id, sender.model_id, 10 * NMR, 200, 0, digest), gas=200_000)
+        assert t.functions.getRound(round_id).call()[2] == n_models, "bench set-up: stakes missing"
         setup_s = time.perf_counter() - t0
         increase_time(w3, 35 * DAY + 1)
         targets_path = tmp_path / "targets.csv"
