@@ -30,6 +30,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 
+from oracle.signing import DOMAIN_TYPE_FIELDS
 from oracle.chain import (PHASES, ChainError, Deployment, Transactor, TransactionReverted, fetch_events,
                           nmr_contract, tournament_contract, with_retries)
 
@@ -141,12 +142,7 @@ def upload_typed_data(chain_id: int, tournament: str, round_id: int, model_id: i
     """The EIP-712 message a model's owner signs to upload a file for (round, model)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": DOMAIN_TYPE_FIELDS,
             **UPLOAD_TYPES,
         },
         "primaryType": "Upload",

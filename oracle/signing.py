@@ -50,6 +50,13 @@ DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address v
 RESULTS_TYPE = ("Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,"
                 "bytes32 artifactsHash,uint64 signerSetVersion)")
 DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
+# The same domain type as eth_signTypedData_v4 JSON wants it (every message here uses it).
+DOMAIN_TYPE_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
 RESULTS_TYPEHASH = keccak(RESULTS_TYPE.encode())
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # ERC-5267 `fields` bit mask: 0x01 name, 0x02 version, 0x04 chainId, 0x08 verifyingContract, 0x10 salt.
@@ -192,12 +199,7 @@ def typed_data(domain: Domain, results: Results) -> dict:
     """The full EIP-712 JSON (for eth_signTypedData_v4 wallets and eth-account's `encode_typed_data`)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": DOMAIN_TYPE_FIELDS,
             "Results": [
                 {"name": "roundId", "type": "uint256"},
                 {"name": "attempt", "type": "uint32"},
@@ -337,9 +339,7 @@ def sign_permit(account, *, token: str, chain_id: int, spender: str, value: int,
 
     message = {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "EIP712Domain": DOMAIN_TYPE_FIELDS,
             "Permit": [
                 {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
                 {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
