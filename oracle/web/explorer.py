@@ -43,6 +43,14 @@ def score(nanos: Optional[int]) -> str:
     return "-" if nanos is None else f"{nanos / 1e9:+.6f}"
 
 
+def utc(timestamp: Optional[int]) -> str:
+    """A chain timestamp as a UTC date and time (the chain clock, which the demo moves)."""
+    if not timestamp:
+        return "-"
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def short(text: str, keep: int = 10) -> str:
     text = str(text)
     return text if len(text) <= keep + 4 else f"{text[:keep]}…{text[-4:]}"
@@ -175,7 +183,7 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
     data = ExplorerData(w3, deployment, tournament, nmr_token, artifacts)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.config["EXPLORER"] = data
-    app.jinja_env.filters.update(nmr=nmr, score=score, short=short)
+    app.jinja_env.filters.update(nmr=nmr, score=score, short=short, utc=utc)
     app.jinja_env.globals.update(deployment=deployment, chain_id=deployment.chain_id)
 
     @app.route("/")
