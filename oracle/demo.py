@@ -525,11 +525,12 @@ class Demo:
             if self.initial_supply - final_supply != burns:
                 raise DemoFailed(f"supply fell by {self.initial_supply - final_supply} wei but burns sum to {burns}")
             self.clock.timings["total"] = time.perf_counter() - started
+            out_arg = "" if self.out == Path("demo-out") else f" DEMO_OUT={self.out}"
             note = (f"Chain state: {self.out / 'anvil-state.json'}; artifacts: {self.work_dir}.\n"
-                    f"Explore it: make explorer   (serves http://127.0.0.1:8050 on the saved chain)\n"
-                    f"Audit a round yourself: make explorer-chain & .venv/bin/tournament audit --round "
-                    f"{FIRST_ROUND_ID} --rpc http://127.0.0.1:8545 --deployments {self.deployments_dir} "
-                    f"--artifacts {self.work_dir}")
+                    f"Explore it: make explorer{out_arg}   (serves http://127.0.0.1:8050 on the saved chain)\n"
+                    f"Audit a round yourself: make explorer-chain{out_arg} &   then\n"
+                    f"  .venv/bin/tournament audit --round {FIRST_ROUND_ID + s.veto_round_index} "
+                    f"--deployments {self.deployments_dir} --artifacts {self.work_dir}")
             result = DemoResult(summaries, self._leaderboard(), dict(self.clock.timings), self.out, note,
                                 self.initial_supply, final_supply, audits)
             (self.out / "summary.json").write_text(json.dumps({
