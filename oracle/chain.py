@@ -23,7 +23,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
+from web3.exceptions import (ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound,
+                             Web3RPCError)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ T = TypeVar("T")
 
 class ChainError(RuntimeError):
     """A chain interaction failed; the message says what and what to do."""
+
+
+class NonceUsed(ChainError):
+    """The node says our nonce was already mined (by this transaction or another of ours)."""
 
 
 class TransactionReverted(ChainError):
@@ -290,7 +295,17 @@ class Transactor:
         sent: list[bytes] = []
         for replacement in range(self.max_replacements + 1):
             signed = self.account.sign_transaction(tx)
-            tx_hash = self._send_raw(signed.raw_transaction, description)
+            try:
+                tx_hash = self._send_raw(signed.raw_transaction, description)
+            except NonceUsed:
+                if not sent:
+                    raise ChainError(f"{description}: nonce {nonce} was used by another transaction of "
+                                     f"{self.address}; rerun the step (it reads the chain first)") from None
+                # An earlier version of this transaction was mined while we bumped the fee.
+                receipt = self._wait(sent, nonce, description)
+                if receipt is not None:
+                    return self._check(receipt, fn, description)
+                raise
             sent.append(tx_hash)
             log.info("%s: sent %s (nonce %d)", description, tx_hash.hex(), nonce)
             if on_sent is not None:
@@ -338,7 +353,9 @@ class Transactor:
                         nonce, self.address, replacement, self.max_replacements)
             try:
                 tx_hash = self._send_raw(self.account.sign_transaction(tx).raw_transaction, "cancelling a stuck tx")
-            except ValueError as exc:  # e.g. "replacement transaction underpriced": bump again
+            except NonceUsed:  # the stuck transaction was mined meanwhile: nothing to cancel
+                continue
+            except (ValueError, Web3RPCError) as exc:  # e.g. "replacement transaction underpriced": bump again
                 log.warning("cancelling nonce %d: %s", nonce, exc)
                 continue
             if self._wait([tx_hash], nonce, "cancelling a stuck tx", quiet=True) is not None:
@@ -351,9 +368,12 @@ class Transactor:
         def send() -> bytes:
             try:
                 return self.w3.eth.send_raw_transaction(raw)
-            except ValueError as exc:  # e.g. "already known": the same tx is in the pool
-                if "already known" in str(exc) or "already imported" in str(exc):
+            except (ValueError, Web3RPCError) as exc:  # web3 7 raises Web3RPCError for node errors
+                text = str(exc)
+                if "already known" in text or "already imported" in text:  # the same tx is in the pool
                     return Web3.keccak(raw)
+                if "nonce too low" in text:
+                    raise NonceUsed(f"{description}: the nonce was already mined ({text})") from exc
                 raise
         return with_retries(send, description)
 
