@@ -322,7 +322,6 @@ class Participant:
         self.http = http or requests.Session()
         self.upload_ttl_s = upload_ttl_s
         self.timeout_s = timeout_s
-        self._chain_id: Optional[int] = None
 
     @property
     def address(self) -> str:
@@ -330,9 +329,7 @@ class Participant:
 
     @property
     def chain_id(self) -> int:
-        if self._chain_id is None:
-            self._chain_id = int(self.w3.eth.chain_id)
-        return self._chain_id
+        return self.tx.chain_id  # read once by the Transactor
 
     # ---------------------------------------------------------------- plumbing
     def _send(self, fn, action: str) -> dict:
