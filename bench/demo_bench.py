@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from oracle.demo import DemoSettings, run_demo
+from tournament.demo.run import DemoSettings, run_demo
 
 
 def run(quick: bool = False) -> tuple[str, dict]:

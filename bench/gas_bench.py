@@ -1,7 +1,7 @@
 """Gas benchmark: every external call, settlement per stake by batch and round size, references.
 
 Runs on its own anvil with a realistic 36M-gas block and the deployment's optimizer settings
-(brownie-config.yaml), deploys with oracle.deploy like every other environment, and reads
+(brownie-config.yaml), deploys with tournament.chain.deploy like every other environment, and reads
 `gasUsed` from receipts. Side by side in the same run: a plain ERC-20 push loop and a
 Merkle-distributor claim (contracts/bench/ReferencePayouts.sol), so comparisons are ratios.
 `run(quick)` returns a markdown section and the raw figures.
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from eth_account import Account
 from web3 import Web3
 
-from oracle.chain import Transactor, deploy_contract, nmr_contract, tournament_contract
-from oracle.deploy import deploy_tournament
-from oracle.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
-from oracle.keys import anvil_test_accounts
-from oracle.merkle import StandardMerkleTree
-from oracle.results import Leaf, ResultsTree
-from oracle.signing import Results, domain_from_eip712_domain_call, sign_results
+from tournament.chain.client import Transactor, deploy_contract, nmr_contract, tournament_contract
+from tournament.chain.deploy import deploy_tournament
+from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
+from tournament.chain.keys import anvil_test_accounts
+from tournament.protocol.merkle import StandardMerkleTree
+from tournament.protocol.results import Leaf, ResultsTree
+from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
 
 log = logging.getLogger(__name__)
 NMR = 10**18
@@ -225,7 +225,7 @@ def measure_calls(node: Anvil) -> dict:
     out["deposit (first)"] = _gas(a.transact(t.functions.deposit(100 * NMR), "deposit"))
     out["deposit (again)"] = _gas(a.transact(t.functions.deposit(100 * NMR), "deposit"))
     # permit deposit
-    from oracle.signing import sign_permit
+    from tournament.protocol.signing import sign_permit
     deadline = w3.eth.get_block("latest")["timestamp"] + 3600
     v, r, s_ = sign_permit(bob, token=world.nmr.address, chain_id=w3.eth.chain_id, spender=t.address,
                            value=100 * NMR, nonce=world.nmr.functions.nonces(bob.address).call(), deadline=deadline)

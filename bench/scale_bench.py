@@ -18,10 +18,10 @@ from eth_account import Account
 from web3 import Web3
 
 from bench.gas_bench import DAY, NMR, _participants, _world, bulk
-from oracle.devchain import REALISTIC_BLOCK_GAS, Anvil, increase_time
-from oracle.operator import Operator
-from oracle.sources import FolderSource
-from oracle.submissions import submission_hash
+from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, increase_time
+from tournament.operator.pipeline import Operator
+from tournament.operator.sources import FolderSource
+from tournament.protocol.submissions import submission_hash
 
 log = logging.getLogger(__name__)
 LIVE_IDS = 1_000
@@ -83,7 +83,7 @@ def measure(n_models: int, seed: int = 3) -> dict:
 
 
 def _deployment(world):
-    from oracle.chain import Deployment
+    from tournament.chain.client import Deployment
     return Deployment(chain_id=world.w3.eth.chain_id, nmr=world.nmr.address, tournament=world.tournament.address,
                       deploy_block=0)
 

@@ -41,7 +41,7 @@ def make_round(n_ids: int, n_models: int, seed: int = 0):
 
 
 def ours(preds: pd.DataFrame, targets: pd.Series, stakes: pd.Series):
-    from oracle import scoring
+    from tournament.protocol import scoring
     aligned = preds.to_numpy(dtype=np.float64)           # Fortran-ordered: no copy per block
     t = targets.reindex(preds.index).to_numpy(dtype=np.float64)
     return scoring.score_round(aligned, t, stakes.reindex(preds.columns).to_numpy())
@@ -143,7 +143,7 @@ def run(quick: bool = False, log=None) -> tuple[str, dict]:
              f"Random predictions (float64) for {n_ids:,} ids, stake-weighted meta model; both sides "
              "start from the same id-indexed DataFrame. numerai-tools "
              f"{_version()} computes `numerai_corr`, `stake_weight(tie_kept_rank(...))` and "
-             "`correlation_contribution`; ours is `oracle.scoring.score_round`. "
+             "`correlation_contribution`; ours is `tournament.protocol.scoring.score_round`. "
              f"Machine: {_machine()}." + (" Quick run (small sizes)." if quick else ""), "",
              "| models | ids | ours (s) | numerai-tools (s) | ratio | max abs Δcorr | max abs Δmmc "
              "| peak RSS ours, input included (MB) | scoring peak (tracemalloc, MB) |",

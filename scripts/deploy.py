@@ -13,9 +13,9 @@ import os
 
 from brownie import web3
 
-from oracle.chain import Transactor
-from oracle.deploy import deploy_tournament
-from oracle.keys import anvil_test_accounts, key_from_env
+from tournament.chain.client import Transactor
+from tournament.chain.deploy import deploy_tournament
+from tournament.chain.keys import anvil_test_accounts, key_from_env
 
 LOCAL_CHAIN_ID = 31337
 

@@ -1,7 +1,7 @@
 """Fixtures shared by the off-chain tests that need a chain without brownie.
 
 `anvil_chain` starts its own anvil (free port, 36M-gas blocks) for a test module; `deployed`
-deploys NMR and the tournament on it with oracle.deploy, exactly as scripts/deploy.py and the
+deploys NMR and the tournament on it with tournament.chain.deploy, exactly as scripts/deploy.py and the
 demo do, with anvil's test keys: admin 0, operator 1, guardian 2, signers 7-9 (2-of-3).
 Brownie's own fixtures (tests/contracts) run on brownie's network and do not use these.
 """
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pytest
 from web3 import Web3
 
-from oracle.chain import Deployment, Transactor, nmr_contract, tournament_contract
-from oracle.deploy import deploy_tournament
-from oracle.devchain import Anvil
-from oracle.keys import anvil_test_accounts
+from tournament.chain.client import Deployment, Transactor, nmr_contract, tournament_contract
+from tournament.chain.deploy import deploy_tournament
+from tournament.chain.devchain import Anvil
+from tournament.chain.keys import anvil_test_accounts
 
 
 @dataclass

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from oracle.artifacts import write_manifest
-from oracle.devchain import chain_now, increase_time
-from oracle.results import ResultsTree, build_leaves
-from oracle.signing import Results, domain_from_eip712_domain_call, sign_results
-from oracle.submissions import submission_hash, score_submissions
+from tournament.protocol.artifacts import write_manifest
+from tournament.chain.devchain import chain_now, increase_time
+from tournament.protocol.results import ResultsTree, build_leaves
+from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
+from tournament.protocol.submissions import submission_hash, score_submissions
 
 NMR = 10**18
 ROUND_ID = 1
@@ -101,7 +101,7 @@ def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed:
     pd.DataFrame({"id": ids, "target": targets}).to_csv(art / "targets.csv", index=False)
     pd.DataFrame({"id": ids}).to_csv(art / "live_ids.csv", index=False)
     raw_by_model = {}
-    from oracle.submissions import ValidationResult
+    from tournament.protocol.submissions import ValidationResult
     for label, model_id in model_ids.items():
         if model_id in uploads:
             (art / "submissions" / f"{model_id}.csv").write_bytes(uploads[model_id])
@@ -120,8 +120,8 @@ def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed:
     scores = {int(r.model): (int(r.corr_nanos), int(r.mmc_nanos)) for r in table.itertuples() if r.status == "SCORED"}
     leaves = build_leaves(round_id, sorted(staked), scores)
     tree = ResultsTree(leaves, round_id)
-    from oracle.scoring import meta_model
-    from oracle.submissions import validate_predictions
+    from tournament.protocol.scoring import meta_model
+    from tournament.protocol.submissions import validate_predictions
     valid = [(m, validate_predictions(uploads[m], np.array(ids, dtype=object), name=str(m))) for m in sorted(uploads)
              if not isinstance(raw_by_model[str(m)], ValidationResult)]
     valid = [(m, v) for m, v in valid if v.valid]

@@ -13,11 +13,11 @@ import pandas as pd
 
 import pytest
 
-from oracle.artifacts import MANIFEST_NAME, artifacts_hash, build_manifest, file_entry
-from oracle.audit import VetoView, read_artifacts, read_chain_view, verify_round
-from oracle.payout import payout_wei
-from oracle.results import Leaf, ResultsTree
-from oracle.signing import Domain, Results, sign_results
+from tournament.protocol.artifacts import MANIFEST_NAME, artifacts_hash, build_manifest, file_entry
+from tournament.auditor.audit import VetoView, read_artifacts, read_chain_view, verify_round
+from tournament.protocol.payout import payout_wei
+from tournament.protocol.results import Leaf, ResultsTree
+from tournament.protocol.signing import Domain, Results, sign_results
 
 
 @pytest.fixture(scope="module")

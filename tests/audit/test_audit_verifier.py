@@ -6,9 +6,9 @@ import shutil
 
 from click.testing import CliRunner
 
-from oracle.audit import read_artifacts, read_chain_view, verify_round
-from oracle.payout import payout_wei
-from oracle.cli import main
+from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
+from tournament.protocol.payout import payout_wei
+from tournament.cli.main import main
 
 
 def test_honest_round_passes_with_every_stake_verified(settled_round):
@@ -71,12 +71,12 @@ def test_cli_names_the_stake_field_and_values_of_a_tampered_file(settled_round, 
 
 
 def test_round_run_by_the_operator_pipeline_passes_the_audit(settled_round, tmp_path):
-    """The operator's own artifacts folder (oracle.operator) is what the auditor verifies."""
+    """The operator's own artifacts folder (tournament.operator.pipeline) is what the auditor verifies."""
     import numpy as np
     from eth_hash.auto import keccak
 
-    from oracle.devchain import chain_now, increase_time
-    from oracle.operator import Operator
+    from tournament.chain.devchain import chain_now, increase_time
+    from tournament.operator.pipeline import Operator
 
     world = settled_round.world
     t = world.tournament

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from oracle.audit import read_artifacts, read_chain_view, verify_round
-from oracle.web.explorer import create_app, nmr
+from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
+from tournament.auditor.explorer.app import create_app, nmr
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = ("headless Chromium is needed for the explorer's browser tests: "
@@ -180,7 +180,7 @@ def test_tampered_artifacts_show_fail_on_the_round_page(settled_round, tmp_path)
 def test_proposal_tx_and_an_unproposed_round_render(settled_round, report):
     """The propose transaction decodes (tuple and bytes[] calldata); a round without results and
     without artifacts renders with its phase and no verdict failure."""
-    from oracle.devchain import chain_now
+    from tournament.chain.devchain import chain_now
 
     world = settled_round.world
     client = create_app(world.rpc_url, None, world.deployments_dir).test_client()

@@ -11,7 +11,7 @@ import pytest
 from brownie import web3
 from eth_account import Account
 
-from oracle.keys import anvil_test_keys
+from tournament.chain.keys import anvil_test_keys
 from tournament_testlib import (GUARDIAN_ROLE, OPERATOR_ROLE, PARTICIPANT_FUNDS_WEI, REWARD_POOL_WEI,
                                 SIGNER_KEYS, Harness, InvariantChecker, config_tuple)
 

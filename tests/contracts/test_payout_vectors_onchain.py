@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from oracle.payout import payout_factor_wei, payout_wei
+from tournament.protocol.payout import payout_factor_wei, payout_wei
 from tournament_testlib import NMR_WEI, load_payout_vectors, reverts_with
 
 VECTORS = load_payout_vectors()

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings as hp_settings
 from hypothesis import strategies as st
 from web3.logs import DISCARD
 
-from oracle.results import ResultsTree
+from tournament.protocol.results import ResultsTree
 from tournament_testlib import (ACCEPTED, CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, NMR_WEI, OPEN,
                                 OPERATOR_ROLE, PROPOSED, RESOLVABLE, SEED_PRESET, SETTLED, SIGNER_KEYS,
                                 InvariantChecker, config_tuple, error_data, now, reverts_with, submission_hash,

@@ -3,15 +3,15 @@ factor, challenge window), every refusal of proposeResults (phase, attempt, sign
 leaf count, empty root, role, pause, reward pool) and every signature attack: below threshold,
 duplicate signer, unsorted signers, non-signer, malleable s, bad length, wrong chain id, wrong
 contract, an old attempt after a veto, an old signer set after rotation, another round's results.
-Signatures come from oracle.signing, roots from oracle.results.
+Signatures come from tournament.protocol.signing, roots from tournament.protocol.results.
 """
 from __future__ import annotations
 
 import pytest
 from brownie import chain
 
-from oracle.results import ResultsTree
-from oracle.signing import Domain, make_high_s, recover_signer
+from tournament.protocol.results import ResultsTree
+from tournament.protocol.signing import Domain, make_high_s, recover_signer
 from tournament_testlib import (ACCEPTED, ARTIFACTS_HASH, CLOSED, DAY, GUARDIAN_ROLE, NMR_WEI, OPEN, OPERATOR_ROLE,
                                 PROPOSED, REFUNDING, RESOLVABLE, REWARD_POOL_WEI, SEED_PRESET, SIGNER_KEYS,
                                 now, reverts_with, travel_to)
@@ -51,7 +51,7 @@ def test_propose_reserves_from_pool_and_starts_window(tournament, h, resolvable)
 
 
 def test_results_digest_matches_oracle_signing(tournament, h, resolvable):
-    from oracle.signing import results_digest
+    from tournament.protocol.signing import results_digest
     round_id, _, tree = resolvable
     results = h.results(round_id, tree)
     assert tournament.resultsDigest(h.results_tuple(results)) == "0x" + results_digest(h.domain, results).hex()
@@ -91,7 +91,7 @@ def test_propose_in_wrong_phase_reverts(tournament, h, alice):
 def test_propose_unknown_round_reverts(h, resolvable):
     round_id, _, tree = resolvable
     results = h.results(round_id, tree)
-    from oracle.signing import Results
+    from tournament.protocol.signing import Results
     other = Results(4242, 0, results.results_root, 2, ARTIFACTS_HASH, 1)
     with reverts_with("UnknownRound", 4242):
         _propose_raw(h, other, h.sign(other))
@@ -117,7 +117,7 @@ def test_propose_field_checks(tournament, h, resolvable):
         results = h.results(round_id, tree, **overrides)
         with reverts_with(*error):
             _propose_raw(h, results, h.sign(results))
-    from oracle.signing import Results
+    from tournament.protocol.signing import Results
     empty = Results(round_id, 0, b"\x00" * 32, 2, ARTIFACTS_HASH, 1)
     with reverts_with("EmptyResultsRoot"):
         _propose_raw(h, empty, h.sign(empty))
@@ -258,7 +258,7 @@ def test_another_rounds_results_rejected(tournament, h, alice, resolvable):
     signed_for_other = h.results(other_round, other_tree)
     other_signatures = h.sign(signed_for_other)
     # the other round's signatures on this round's struct (its root included): recover to strangers
-    from oracle.signing import Results
+    from tournament.protocol.signing import Results
     replay = Results(round_id, 0, other_tree.root, 2, ARTIFACTS_HASH, 1)
     first = min((recover_signer(h.domain, replay, s) for s in other_signatures), key=lambda a: int(a, 16))
     ordered = sorted(other_signatures, key=lambda s: int(recover_signer(h.domain, replay, s), 16))
@@ -277,7 +277,7 @@ def test_old_attempt_after_veto_rejected(tournament, h, guardian, resolvable):
     with reverts_with("WrongAttempt", round_id, 1, 0):
         _propose_raw(h, vetoed, vetoed_signatures)
     # the vetoed signatures on the new attempt's struct recover to strangers
-    from oracle.signing import Results
+    from tournament.protocol.signing import Results
     bumped = Results(round_id, 1, tree.root, 2, ARTIFACTS_HASH, 1)
     first = min((recover_signer(h.domain, bumped, s) for s in vetoed_signatures), key=lambda a: int(a, 16))
     ordered = sorted(vetoed_signatures, key=lambda s: int(recover_signer(h.domain, bumped, s), 16))

@@ -3,14 +3,14 @@ configuration presets, INVALID leaves, one batch, many batches, a batch repeatin
 a leaf not in the tree, a leaf for a model that did not stake, malformed leaves, settling before
 the window ends or after a veto, the reserve released at RoundSettled, and both refund paths
 (the oracle never posts; results accepted but a stake left unsettled). Expected amounts come
-from oracle.payout, the protocol's Python mirror.
+from tournament.protocol.payout, the protocol's Python mirror.
 """
 from __future__ import annotations
 
 import pytest
 
-from oracle.payout import payout_factor_wei, settle_amounts
-from oracle.results import INVALID, SCORED
+from tournament.protocol.payout import payout_factor_wei, settle_amounts
+from tournament.protocol.results import INVALID, SCORED
 from tournament_testlib import (ACCEPTED, NMR_WEI, PRESET_2024, PROPOSED, REFUNDING, RESOLVABLE, SEED_PRESET,
                                 SETTLED, TOTAL_SUPPLY_WEI, config_tuple, now, reverts_with, travel_to)
 

@@ -22,8 +22,8 @@ from brownie import chain
 from hypothesis import HealthCheck, given, settings as hp_settings
 from hypothesis import strategies as st
 
-from oracle.payout import settle_amounts
-from oracle.results import ResultsTree, build_leaves
+from tournament.protocol.payout import settle_amounts
+from tournament.protocol.results import ResultsTree, build_leaves
 from tournament_testlib import (ACCEPTED, CLOSED, DAY, NMR_WEI, OPEN, PROPOSED, REFUNDING, RESOLVABLE, SETTLED,
                                 InvariantChecker, now, soak_steps, submission_hash, travel_to)
 

@@ -2,7 +2,7 @@
 constants and presets, `reverts_with` (pins a revert to its exact custom error: selector and
 arguments compared as raw revert data), time travel, the invariant checker (protocol invariants
 1-6 replayed from the chain's events) and `Harness`, which drives rounds end to end with the
-oracle's own code (oracle.results for leaves and multiproofs, oracle.signing for EIP-712).
+oracle's own code (tournament.protocol.results for leaves and multiproofs, tournament.protocol.signing for EIP-712).
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, keccak
 
-from oracle.results import Leaf, ResultsTree, build_leaves
-from oracle.signing import Domain, Results, sign_results
+from tournament.protocol.results import Leaf, ResultsTree, build_leaves
+from tournament.protocol.signing import Domain, Results, sign_results
 
 NMR_WEI = 10**18
 DAY = 86_400

@@ -5,7 +5,7 @@ burns, the veto round re-proposed, and identical scores and payouts on both runs
 """
 import json
 
-from oracle.demo import DemoSettings, run_demo
+from tournament.demo.run import DemoSettings, run_demo
 
 
 def _run(out_dir):

@@ -16,11 +16,11 @@ import pytest
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from oracle import payout as payout_math
-from oracle import scoring
-from oracle.chain import Transactor
-from oracle.devchain import chain_now, fund_eth, increase_time
-from oracle.operator import Operator
+from tournament.protocol import payout as payout_math
+from tournament.protocol import scoring
+from tournament.chain.client import Transactor
+from tournament.chain.devchain import chain_now, fund_eth, increase_time
+from tournament.operator.pipeline import Operator
 
 DAY = 86_400
 NMR = 10**18
@@ -49,7 +49,7 @@ class RoundPlan:
     supply_before: int = 0
 
     def expected(self, targets: Optional[np.ndarray] = None, clip_bps=2500, threshold_wei=72_000 * NMR):
-        """(credit per model, total burned) from scratch: scores with oracle.scoring, payout mirror."""
+        """(credit per model, total burned) from scratch: scores with tournament.protocol.scoring, payout mirror."""
         t = self.targets if targets is None else targets
         valid = [s for s in self.specs if s.kind == "valid"]
         total = sum(s.stake_wei for s in self.specs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from oracle.cli import main
+from tournament.cli.main import main
 
 
 def cli(world, work, *args):

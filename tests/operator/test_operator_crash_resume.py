@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from oracle.devchain import set_automine
+from tournament.chain.devchain import set_automine
 
 
 
@@ -46,7 +46,7 @@ def stages(harness, plan, op):
     now = {}
 
     def open_(o):
-        from oracle.devchain import chain_now
+        from tournament.chain.devchain import chain_now
         now.setdefault("t", chain_now(harness.w3))
         return o.open_round(plan.round_id, now["t"] + 86_400, now["t"] + 3 * 86_400, plan.live_ids)
 

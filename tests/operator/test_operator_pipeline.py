@@ -5,9 +5,9 @@ import json
 
 from eth_hash.auto import keccak
 
-from oracle import artifacts as art
-from oracle.operator import read_leaves
-from oracle.results import ResultsTree
+from tournament.protocol import artifacts as art
+from tournament.operator.pipeline import read_leaves
+from tournament.protocol.results import ResultsTree
 
 
 def test_round_of_55_models_open_to_settled(harness, kinds, tmp_path):

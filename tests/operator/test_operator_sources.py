@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from eth_hash.auto import keccak
 
-from oracle.sources import FolderSource, HttpSource, SourceError, open_source
+from tournament.operator.sources import FolderSource, HttpSource, SourceError, open_source
 
 FILE = b"id,prediction\na,0.1\nb,0.9\n"
 DIGEST = keccak(FILE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oracle.operator import OperatorError, veto
+from tournament.operator.pipeline import OperatorError, veto
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_round_without_results_in_time_is_refunded_in_full(owners, kinds, tmp_pa
     op = harness.operator(tmp_path / "work")
     harness.open_and_stake(op, plan)
     harness.to_resolvable(plan)
-    from oracle.devchain import increase_time
+    from tournament.chain.devchain import increase_time
     increase_time(harness.w3, 14 * 86_400 + 1)        # resultsTimeout passes without a proposal
     assert op.phase(plan.round_id) == "Refunding"
     status = op.run(plan.round_id)

@@ -18,10 +18,10 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from oracle.cli import main
-from oracle.devchain import free_port, fund_eth, increase_time
-from oracle.results import ResultsTree, build_leaves
-from oracle.signing import Domain, Results, sign_results
+from tournament.cli.main import main
+from tournament.chain.devchain import free_port, fund_eth, increase_time
+from tournament.protocol.results import ResultsTree, build_leaves
+from tournament.protocol.signing import Domain, Results, sign_results
 
 NMR = 10**18
 DAY = 86_400
@@ -36,7 +36,7 @@ def service(deployed, tmp_path_factory):
     port = free_port()
     env = {**os.environ, "TOURNAMENT_DEPLOYMENTS": deployed.deployments_dir}
     process = subprocess.Popen(
-        [sys.executable, "-m", "oracle.cli", "serve", "submissions", "--port", str(port),
+        [sys.executable, "-m", "tournament", "serve", "submissions", "--port", str(port),
          "--data", str(tmp_path_factory.mktemp("api")), "--rpc", deployed.rpc_url, "--rounds-dir", str(work)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -72,7 +72,7 @@ def test_cli_from_new_key_to_withdrawal(deployed, service, tmp_path):
     address = created.split()[2]
     env["TOURNAMENT_KEYSTORE"] = str(keystore)
     assert run("participant", "address").strip() == address
-    from oracle.keys import load_keystore
+    from tournament.chain.keys import load_keystore
     secret = bytes(load_keystore(keystore, "correct horse").key).hex()
 
     fund_eth(w3, address)
@@ -140,5 +140,5 @@ def test_missing_key_is_a_clear_error(deployed):
 
 
 def parse_wei(text: str) -> int:
-    from oracle.participant import parse_nmr
+    from tournament.participant.client import parse_nmr
     return parse_nmr(text)

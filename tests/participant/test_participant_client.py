@@ -1,4 +1,4 @@
-"""The participant client (oracle.participant) against anvil and a live submission API over HTTP.
+"""The participant client (tournament.participant.client) against anvil and a live submission API over HTTP.
 
 One anvil per module (tests/conftest.py `deployed`); the API runs in a thread on a free port
 with werkzeug's server, exactly as `tournament serve submissions` runs it. Covers the whole
@@ -16,13 +16,13 @@ import pytest
 from eth_account import Account
 from werkzeug.serving import make_server
 
-from oracle.chain import fetch_events
-from oracle.devchain import fund_eth, increase_time
-from oracle.participant import (Participant, ParticipantError, explain_revert, format_nmr, parse_multiplier,
+from tournament.chain.client import fetch_events
+from tournament.chain.devchain import fund_eth, increase_time
+from tournament.participant.client import (Participant, ParticipantError, explain_revert, format_nmr, parse_multiplier,
                                 parse_nmr)
-from oracle.results import ResultsTree, build_leaves
-from oracle.signing import Domain, Results, sign_results
-from oracle.web.submissions_api import ApiSettings, create_app
+from tournament.protocol.results import ResultsTree, build_leaves
+from tournament.protocol.signing import Domain, Results, sign_results
+from tournament.operator.submission_service.app import ApiSettings, create_app
 
 NMR = 10**18
 DAY = 86_400
@@ -196,7 +196,7 @@ def test_contract_reverts_come_back_as_sentences(deployed, world):
         carol.withdraw(NMR)
     with pytest.raises(ParticipantError, match="does not exist"):
         carol.unstake(99, 1)
-    from oracle.chain import TransactionReverted
+    from tournament.chain.client import TransactionReverted
     message = explain_revert(TransactionReverted("staking", "MultiplierOutOfBounds(which=corr, value=400, min=50, max=300)"))
     assert message == "corr multiplier 4x is outside this round's bounds 0.5x to 3x; choose one inside"
 

@@ -1,6 +1,6 @@
-"""The submission API (oracle.web.submissions_api) on anvil, through Flask's test client.
+"""The submission API (tournament.operator.submission_service.app) on anvil, through Flask's test client.
 
-Uploads are signed exactly as the client signs them (oracle.participant.sign_upload); the
+Uploads are signed exactly as the client signs them (tournament.participant.client.sign_upload); the
 chain decides ownership and the round's close by its own clock. Each refusal is pinned to its
 status code and to words of its message: bad signature, someone else's model, after close,
 expired or replayed signature, oversized, invalid file, unpublished live ids, rate limit; and
@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oracle.devchain import increase_time
-from oracle.participant import sign_upload
-from oracle.web.store import SubmissionStore, hash_hex
-from oracle.web.submissions_api import ApiSettings, TokenBuckets, create_app
+from tournament.chain.devchain import increase_time
+from tournament.participant.client import sign_upload
+from tournament.operator.submission_service.store import SubmissionStore, hash_hex
+from tournament.operator.submission_service.app import ApiSettings, TokenBuckets, create_app
 
 DAY = 86_400
 IDS = [f"n{k:04d}" for k in range(100)]

@@ -1,6 +1,6 @@
 """A generated corpus of hostile prediction files, each with the exact outcome the protocol asks for.
 
-Every case is raw bytes plus the expected verdict: `rule` is the `oracle.submissions` rule name of
+Every case is raw bytes plus the expected verdict: `rule` is the `tournament.protocol.submissions` rule name of
 an INVALID file ("binary", "not_finite", ...) or "" for a file that is valid by the protocol
 ("every live id present exactly once, extra ids ignored, every prediction a finite number in
 [0, 1], not all equal"). Some hostile-looking files are valid on purpose: negative zero,
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oracle.submissions import MAX_SUBMISSION_BYTES
+from tournament.protocol.submissions import MAX_SUBMISSION_BYTES
 
 VALID = ""
 

@@ -18,10 +18,10 @@ import pytest
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from oracle.audit import read_artifacts, read_chain_view, verify_round
-from oracle.chain import Transactor
-from oracle.devchain import chain_now, fund_eth, increase_time
-from oracle.operator import Operator
+from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
+from tournament.chain.client import Transactor
+from tournament.chain.devchain import chain_now, fund_eth, increase_time
+from tournament.operator.pipeline import Operator
 
 DAY = 86_400
 NMR = 10**18

@@ -25,11 +25,11 @@ from eth_hash.auto import keccak
 import hostile_corpus
 import requests
 from reliability_world import NMR, LoopbackServer, make_world
-from oracle.cli import main as cli_main
-from oracle.participant import sign_upload
-from oracle.submissions import MAX_SUBMISSION_BYTES, validate_predictions
-from oracle.web.store import hash_hex
-from oracle.web.submissions_api import ApiSettings, create_app
+from tournament.cli.main import main as cli_main
+from tournament.participant.client import sign_upload
+from tournament.protocol.submissions import MAX_SUBMISSION_BYTES, validate_predictions
+from tournament.operator.submission_service.store import hash_hex
+from tournament.operator.submission_service.app import ApiSettings, create_app
 
 IDS = [f"n{k:04d}" for k in range(40)]
 API_MAX_BYTES = 20 * 1024 * 1024   # the service's default limit
@@ -92,7 +92,7 @@ def test_validate_as_a_real_process_refuses_bombs_quickly(corpus, tmp_path, name
     path = tmp_path / name
     path.write_bytes(case.raw)
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "oracle.cli", "validate", str(path), "--live-ids", str(live)],
+    proc = subprocess.run([sys.executable, "-m", "tournament", "validate", str(path), "--live-ids", str(live)],
                           capture_output=True, text=True, timeout=60)
     assert time.monotonic() - started < 30
     assert proc.returncode == 1, proc.stderr

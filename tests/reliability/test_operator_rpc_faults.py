@@ -19,8 +19,8 @@ import pytest
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from oracle.chain import ChainError
-from oracle.devchain import set_automine
+from tournament.chain.client import ChainError
+from tournament.chain.devchain import set_automine
 from reliability_world import NMR, make_world, soak_scale
 
 MODELS = 6

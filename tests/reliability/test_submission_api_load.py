@@ -21,11 +21,11 @@ import requests
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from oracle.devchain import chain_now
-from oracle.participant import sign_upload
-from oracle.sources import HttpSource
-from oracle.web.store import hash_hex
-from oracle.web.submissions_api import ApiSettings, create_app
+from tournament.chain.devchain import chain_now
+from tournament.participant.client import sign_upload
+from tournament.operator.sources import HttpSource
+from tournament.operator.submission_service.store import hash_hex
+from tournament.operator.submission_service.app import ApiSettings, create_app
 from reliability_world import NMR, LoopbackServer, make_world, soak_scale
 
 OWNERS = soak_scale(6, 20)

@@ -1,1 +1,0 @@
-"""Command groups of the `tournament` CLI, one module per user or job."""

@@ -1,0 +1,128 @@
+"""The embedded local chain: an anvil process for the demo, the tests and the benchmarks.
+
+Starts node_modules' anvil on a free loopback port with the block gas limit asked for (a
+realistic 36M by default), can dump its state on exit and reload it, and moves chain time
+(`evm_increaseTime` + `evm_mine`) so weekly rounds run in seconds. Real networks never use
+this module.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+from web3 import Web3
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REALISTIC_BLOCK_GAS = 36_000_000
+
+
+def anvil_binary() -> str:
+    local = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
+    if local.exists():
+        return str(local)
+    found = shutil.which("anvil")
+    if not found:
+        raise RuntimeError("anvil not found; run `make setup` (npm ci installs it)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Anvil:
+    """An anvil child process; use as a context manager or call start()/stop()."""
+
+    def __init__(self, *, port: Optional[int] = None, gas_limit: int = REALISTIC_BLOCK_GAS,
+                 accounts: int = 10, state_path: Optional[Path] = None, load_state: bool = False,
+                 log_path: Optional[Path] = None, genesis_timestamp: Optional[int] = None):
+        self.port = port or free_port()
+        self.gas_limit = gas_limit
+        self.accounts = accounts
+        self.state_path = Path(state_path) if state_path else None
+        self.load_state = load_state
+        self.log_path = log_path
+        self.genesis_timestamp = genesis_timestamp
+        self.process: Optional[subprocess.Popen] = None
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> "Anvil":
+        args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
+                "--gas-limit", str(self.gas_limit), "--block-base-fee-per-gas", "0",
+                "--accounts", str(self.accounts), "--silent"]
+        if self.genesis_timestamp is not None and not self.load_state:
+            args += ["--timestamp", str(self.genesis_timestamp)]
+        if self.state_path is not None:
+            if self.load_state and self.state_path.exists():
+                args += ["--load-state", str(self.state_path)]
+            args += ["--dump-state", str(self.state_path), "--preserve-historical-states"]
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 5}))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"anvil exited at start (code {self.process.returncode}); "
+                                   f"is port {self.port} free?")
+            try:
+                w3.eth.chain_id
+                log.info("anvil ready on %s", self.rpc_url)
+                return self
+            except Exception:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"anvil did not answer on {self.rpc_url} within {timeout_s}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            # SIGTERM lets anvil write --dump-state before exiting.
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> "Anvil":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def increase_time(w3: Web3, seconds: int) -> int:
+    """Moves chain time forward and mines a block; returns the new block timestamp."""
+    w3.provider.make_request("evm_increaseTime", [int(seconds)])
+    w3.provider.make_request("evm_mine", [])
+    return w3.eth.get_block("latest")["timestamp"]
+
+
+def set_next_timestamp(w3: Web3, timestamp: int) -> None:
+    w3.provider.make_request("evm_setNextBlockTimestamp", [int(timestamp)])
+    w3.provider.make_request("evm_mine", [])
+
+
+def fund_eth(w3: Web3, address: str, wei: int = 10**21) -> None:
+    """Gives an address ether for gas (anvil only)."""
+    w3.provider.make_request("anvil_setBalance", [address, hex(wei)])
+
+
+def set_automine(w3: Web3, enabled: bool) -> None:
+    w3.provider.make_request("evm_setAutomine", [enabled])
+
+
+def chain_now(w3: Web3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])

@@ -1,0 +1,220 @@
+"""`tournament operator ...`: the operator's round pipeline from the command line.
+
+Every command is a thin wrapper over `tournament.operator.pipeline.Operator`: it connects to the RPC,
+loads the deployment file for the chain id, loads keys (operator: OPERATOR_KEY or
+--operator-keystore; signers: ORACLE_SIGNER_KEYS or --signer-keystore; --anvil-keys for a
+local chain), runs one step and prints one line per thing done. Failures exit 1 with a
+one-line message (the traceback only with `tournament -v`).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+ANVIL_OPERATOR_INDEX = 1
+ANVIL_SIGNER_INDICES = (7, 8, 9)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def parse_duration(text: str) -> int:
+    """'7d', '12h', '30m', '45s', '2w' or plain seconds -> seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", str(text))
+    if not match:
+        raise click.BadParameter(f"{text!r}: use a number with a unit, like 7d, 12h, 30m or 45s")
+    return int(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx else None
+    return bool(root and root.params.get("verbose"))
+
+
+def failures_exit(fn):
+    """Expected failures become `Error: <message>` and exit 1; -v shows the traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from tournament.protocol.artifacts import ArtifactsError
+        from tournament.chain.client import ChainError
+        from tournament.chain.keys import KeyLoadError
+        from tournament.operator.pipeline import OperatorError
+        from tournament.protocol.results import ResultsError
+        from tournament.protocol.signing import SigningError
+        from tournament.operator.sources import SourceError
+        try:
+            return fn(*args, **kwargs)
+        except (OperatorError, ChainError, SourceError, KeyLoadError, SigningError, ArtifactsError,
+                ResultsError, OSError) as exc:
+            if _verbose():
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+class Settings:
+    def __init__(self, **options):
+        self.__dict__.update(options)
+
+
+def _operator_account(s: Settings):
+    from tournament.chain.keys import anvil_test_accounts, key_from_env, load_keystore
+    if s.anvil_keys:
+        return anvil_test_accounts(10)[ANVIL_OPERATOR_INDEX]
+    if s.operator_keystore:
+        return load_keystore(s.operator_keystore, password_env="OPERATOR_KEYSTORE_PASSWORD"
+                             if os.environ.get("OPERATOR_KEYSTORE_PASSWORD") else None,
+                             prompt=lambda q: click.prompt(q, hide_input=True))
+    if os.environ.get("OPERATOR_KEY"):
+        return key_from_env("OPERATOR_KEY")
+    return None  # steps that send transactions say what is missing
+
+
+def _signer_accounts(s: Settings) -> list:
+    from tournament.chain.keys import KeyLoadError, anvil_test_accounts, key_from_env, load_keystore
+    if s.anvil_keys:
+        keys = anvil_test_accounts(10)
+        return [keys[i] for i in ANVIL_SIGNER_INDICES]
+    accounts = [load_keystore(path, password_env="ORACLE_SIGNER_KEYSTORE_PASSWORD"
+                              if os.environ.get("ORACLE_SIGNER_KEYSTORE_PASSWORD") else None,
+                              prompt=lambda q: click.prompt(q, hide_input=True))
+                for path in s.signer_keystore]
+    text = os.environ.get("ORACLE_SIGNER_KEYS", "")
+    for n, part in enumerate(p for p in text.split(",") if p.strip()):
+        try:
+            accounts.append(key_from_env("KEY", environ={"KEY": part.strip()}))
+        except KeyLoadError:
+            raise KeyLoadError(f"ORACLE_SIGNER_KEYS: entry {n + 1} is not a private key "
+                               "(comma-separated 64-hex-digit keys)") from None
+    return accounts
+
+
+def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False):
+    from tournament.chain.client import connect, load_contracts
+    from tournament.operator.pipeline import Operator
+    w3 = connect(s.rpc)
+    deployment, _, _ = load_contracts(w3, Path(s.deployments) if s.deployments else None)
+    signers = _signer_accounts(s) if need_signers else []
+    return Operator(w3, deployment, _operator_account(s), signers, Path(s.work), source,
+                    confirmations=s.confirmations, max_batch_leaves=s.max_batch)
+
+
+def common(fn):
+    """Options every operator command takes."""
+    options = [
+        click.option("--rpc", default=lambda: os.environ.get("TOURNAMENT_RPC", DEFAULT_RPC), show_default=DEFAULT_RPC,
+                     help="JSON-RPC URL of the chain (env TOURNAMENT_RPC)."),
+        click.option("--work", default="tournament-data", show_default=True, type=click.Path(file_okay=False),
+                     help="Operator work folder (rounds/<id>/...)."),
+        click.option("--deployments", default=None, type=click.Path(file_okay=False),
+                     help="Folder with <chainId>.json from scripts/deploy.py (default: ./deployments)."),
+        click.option("--confirmations", default=0, show_default=True, type=click.IntRange(0),
+                     help="Blocks to wait after each receipt (0 on a local chain)."),
+        click.option("--operator-keystore", default=None, type=click.Path(dir_okay=False, exists=True),
+                     help="Operator keystore (password: env OPERATOR_KEYSTORE_PASSWORD or prompt); "
+                          "default: env OPERATOR_KEY."),
+        click.option("--signer-keystore", multiple=True, type=click.Path(dir_okay=False, exists=True),
+                     help="Oracle signer keystore, repeatable (password: env ORACLE_SIGNER_KEYSTORE_PASSWORD "
+                          "or prompt); also env ORACLE_SIGNER_KEYS=key1,key2."),
+        click.option("--anvil-keys", is_flag=True,
+                     help="Local chain only: anvil's public test keys (1 operator, 7-9 signers)."),
+        click.option("--max-batch", default=None, type=click.IntRange(1),
+                     help="Cap on stakes per settle transaction (default: sized from measured gas)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.group()
+def operator() -> None:
+    """Run rounds: open, collect, score, propose, settle (each step idempotent and resumable)."""
+
+
+@operator.command("open-round")
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@click.option("--close-in", default="7d", show_default=True, help="Staking closes this long from now (chain time).")
+@click.option("--resolve-after", default="28d", show_default=True, help="Targets are known this long after close.")
+@click.option("--live-ids", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="CSV with a column `id`: the round's live ids.")
+@common
+@failures_exit
+def open_round(round_id, close_in, resolve_after, live_ids, **options):
+    """Publish the live ids and open the round on-chain."""
+    op = make_operator(Settings(**options))
+    close_time = op.now() + parse_duration(close_in)
+    status = op.open_round(round_id, close_time, close_time + parse_duration(resolve_after), Path(live_ids))
+    click.echo(str(status))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@click.option("--source", required=True, help="Submission store: a folder (<0x-keccak> files) or the API's URL.")
+@common
+@failures_exit
+def collect(round_id, source, **options):
+    """Fetch every committed file of a closed round and check its hash."""
+    click.echo(str(make_operator(Settings(**options), source).collect(round_id)))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@click.option("--targets", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="CSV id,target (copied into the round folder; default: the one already there).")
+@common
+@failures_exit
+def score(round_id, targets, **options):
+    """Validate and score the collected files; write the artifacts folder and leaves."""
+    click.echo(str(make_operator(Settings(**options)).score(round_id, targets)))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@common
+@failures_exit
+def propose(round_id, **options):
+    """Sign the results m-of-n and propose them (once per attempt)."""
+    click.echo(str(make_operator(Settings(**options), need_signers=True).propose(round_id)))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@common
+@failures_exit
+def settle(round_id, **options):
+    """Settle every unsettled stake of an accepted round in gas-sized batches."""
+    click.echo(str(make_operator(Settings(**options)).settle(round_id)))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@click.option("--targets", default=None, type=click.Path(dir_okay=False, exists=True))
+@click.option("--source", default=None, help="Submission store (folder or URL); needed to collect.")
+@click.option("--wait", is_flag=True, help="Keep going: sleep until the next step is due, until settled.")
+@click.option("--max-wait", default="0", help="With --wait, give up after this long (e.g. 2d; 0 = no limit).")
+@common
+@failures_exit
+def run(round_id, targets, source, wait, max_wait, **options):
+    """Do every step that is due for the round."""
+    op = make_operator(Settings(**options), source, need_signers=True)
+    status = op.run(round_id, targets, wait=wait, max_wait_s=parse_duration(max_wait))
+    click.echo(str(status))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@common
+@failures_exit
+def status(round_id, **options):
+    """Show the round's phase, attempt and settled count."""
+    click.echo(str(make_operator(Settings(**options)).status(round_id)))

@@ -1,0 +1,155 @@
+"""The submission API's storage: content-addressed files on disk plus a small SQLite index.
+
+Every uploaded file is kept once, by content, at `<data>/files/<0x-keccak256-hex>` (no
+extension): the layout `tournament.operator.sources.FolderSource` reads, so an operator can also collect
+straight from this folder. Files are never overwritten or deleted; two models uploading the
+same bytes share one file. `<data>/index.sqlite` records every accepted upload (round, model,
+hash, size, uploader, signature, expiry, time) so the latest hash of a (round, model) and its
+whole history can be answered, and a used signature is recognised. Thread-safe for one
+process (one lock around writes; SQLite in WAL mode for concurrent reads).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from eth_utils import keccak
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    round_id    INTEGER NOT NULL,
+    model_id    INTEGER NOT NULL,
+    file_hash   TEXT    NOT NULL,
+    size_bytes  INTEGER NOT NULL,
+    uploader    TEXT    NOT NULL,
+    signature   TEXT    NOT NULL,
+    expiry      INTEGER NOT NULL,
+    received_at REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_model ON uploads (round_id, model_id, id);
+CREATE INDEX IF NOT EXISTS uploads_by_signature ON uploads (signature);
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot serve a request (e.g. a file on disk does not match its name)."""
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    round_id: int
+    model_id: int
+    file_hash: str      # 0x-hex keccak256 of the raw bytes
+    size_bytes: int
+    uploader: str
+    signature: str
+    expiry: int
+    received_at: float  # unix seconds, wall clock (for people, not for rules)
+
+    def as_json(self) -> dict:
+        return {"roundId": self.round_id, "modelId": self.model_id, "submissionHash": self.file_hash,
+                "size": self.size_bytes, "uploader": self.uploader, "receivedAt": self.received_at}
+
+
+def hash_hex(raw: bytes) -> str:
+    return "0x" + keccak(raw).hex()
+
+
+class SubmissionStore:
+    """Files by keccak256 under `<data_dir>/files`, the upload index in `<data_dir>/index.sqlite`."""
+
+    def __init__(self, data_dir: str | os.PathLike):
+        self.data_dir = Path(data_dir)
+        self.files_dir = self.data_dir / "files"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.data_dir / "index.sqlite"
+        self._lock = threading.Lock()
+        with closing(self._connect()) as db, db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.db_path, timeout=30)
+
+    # ---------------------------------------------------------------- files
+    def path_for(self, file_hash: str) -> Path:
+        return self.files_dir / file_hash.lower()
+
+    def has_file(self, file_hash: str) -> bool:
+        return self.path_for(file_hash).exists()
+
+    def write_file(self, raw: bytes) -> str:
+        """Stores `raw` under its hash (once; an existing file is left alone); returns the hash."""
+        digest = hash_hex(raw)
+        target = self.path_for(digest)
+        if target.exists():
+            return digest
+        # Write then rename: a reader never sees half a file, and the name is only ever its content.
+        fd, tmp = tempfile.mkstemp(dir=self.files_dir, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def read_file(self, file_hash: str) -> bytes:
+        raw = self.path_for(file_hash).read_bytes()
+        if hash_hex(raw) != file_hash.lower():
+            raise StoreError(f"stored file {file_hash} does not match its hash; the disk is corrupt")
+        return raw
+
+    # ---------------------------------------------------------------- index
+    def record(self, round_id: int, model_id: int, raw: bytes, *, uploader: str, signature: str,
+               expiry: int) -> UploadRecord:
+        """Stores the file and appends an upload to the (round, model) history; returns it."""
+        with self._lock:
+            digest = self.write_file(raw)
+            record = UploadRecord(round_id, model_id, digest, len(raw), uploader, signature.lower(), expiry,
+                                  time.time())
+            with closing(self._connect()) as db, db:
+                db.execute("INSERT INTO uploads (round_id, model_id, file_hash, size_bytes, uploader, signature, "
+                           "expiry, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (round_id, model_id, digest, len(raw), uploader, record.signature, expiry,
+                            record.received_at))
+        log.info("round %d model %d: stored %s (%d bytes) from %s", round_id, model_id, digest, len(raw), uploader)
+        return record
+
+    def _rows(self, query: str, args: tuple) -> list[UploadRecord]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT round_id, model_id, file_hash, size_bytes, uploader, signature, expiry, "
+                              f"received_at FROM uploads {query}", args).fetchall()
+        return [UploadRecord(*row) for row in rows]
+
+    def history(self, round_id: int, model_id: int) -> list[UploadRecord]:
+        """Every accepted upload of (round, model), oldest first."""
+        return self._rows("WHERE round_id = ? AND model_id = ? ORDER BY id", (round_id, model_id))
+
+    def latest(self, round_id: int, model_id: int) -> Optional[UploadRecord]:
+        rows = self._rows("WHERE round_id = ? AND model_id = ? ORDER BY id DESC LIMIT 1", (round_id, model_id))
+        return rows[0] if rows else None
+
+    def by_signature(self, signature: str) -> Optional[UploadRecord]:
+        rows = self._rows("WHERE signature = ? ORDER BY id LIMIT 1", (signature.lower(),))
+        return rows[0] if rows else None
+
+    def models_of_round(self, round_id: int) -> list[int]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT DISTINCT model_id FROM uploads WHERE round_id = ? ORDER BY model_id",
+                              (round_id,)).fetchall()
+        return [int(r[0]) for r in rows]
