@@ -35,7 +35,7 @@
 Cost of a round's whole state (round + events + stakes): one get_block at the pin, one batch
 for getRound+phase, one or a few eth_getLogs (the RoundOpened search, then the round's scan),
 and ceil(stakes / batch_size) batches: about 15 calls for 10,000 stakes (see
-tests/participant/test_reader_rpc_calls.py). Log scans adapt their window to the provider's
+tests/chain/test_chain_reader.py). Log scans adapt their window to the provider's
 limits (tournament.chain.events.LogScanner). The commitment rule (latest non-zero
 submissionHash) is `tournament.chain.types.stake_commitments`, used only here.
 """
