@@ -18,7 +18,7 @@ from web3.exceptions import Web3RPCError
 from tournament.chain.errors import ChainError
 from tournament.chain.events import LogScanner, is_log_limit_error
 from tournament.chain.reader import ChainReader, chain_time
-from tournament.protocol.constants import Phase
+from tournament.chain.types import Phase
 
 NMR = 10**18
 DAY = 86_400
@@ -92,13 +92,13 @@ def staked_round(deployed):
 def test_round_state_is_typed_and_complete(deployed, staked_round):
     reader = ChainReader(deployed.w3, deployed.deployment)
     state = reader.round(1)
-    assert state.phase is Phase.Open and state.phase == 1 and str(state.phase) == "Open"
+    assert state.phase is Phase.OPEN and state.phase == 1 and state.phase.label == "Open"
     assert state.staked_count == STAKES and state.total_at_risk_wei == 2 * NMR * STAKES
     assert state.close_time > reader.now() and state.resolve_time == state.close_time + 28 * DAY
     assert state.config.clip_bps == 2500 and state.config.as_abi_dict()["clipBps"] == 2500
     assert state.opened_block is not None and state.opened_block <= reader.block_number
     assert state.block_number == reader.block_number
-    assert not reader.round(99).exists and reader.round(99).phase is Phase.None_
+    assert not reader.round(99).exists and reader.round(99).phase is Phase.NONE
     assert reader.signer_set().threshold == 2 and len(reader.signer_set().signers) == 3
     assert list(reader.signer_sets()) == [1]
     assert reader.model_owner(1) == staked_round.address and reader.model_owner(10**9) is None

@@ -11,12 +11,11 @@ from typing import Any, Optional, Sequence
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 
-from tournament.protocol.constants import Phase
 
 __all__ = ["ChainError", "NonceUsed", "PHASES", "TransactionReverted", "abi_of", "decode_revert", "revert_data"]
 
 # Phase labels by index, for messages ("Open", "Closed", ...); Phase is the typed form.
-PHASES = [p.label for p in Phase]
+PHASES = ["None", "Open", "Closed", "Resolvable", "Proposed", "Accepted", "Refunding", "Settled"]
 
 
 class ChainError(RuntimeError):

@@ -17,7 +17,9 @@
                                          with commitment, amount, multipliers and closed flag
                                          (getStake in JSON-RPC batches of `batch_size`)
     commitments(round_id) -> {model_id: bytes32}
-    stake_of(round_id, model_id) -> StakeState-like tuple (amount_wei, corr_mult, mmc_mult, closed)
+    stake_of(round_id, model_id) -> (amount_wei, corr_mult, mmc_mult, closed)
+    stake_views([(round_id, model_id), ...]) -> {(r, m): (amount_wei, corr_mult, mmc_mult, closed)}  batched
+    rounds(round_ids) -> {round_id: RoundState}  several rounds in one batch (no opened_block)
 
   Tournament:
     config() -> Config                   signer_set() -> SignerSet
@@ -54,9 +56,8 @@ from tournament.chain.contracts import Deployment, nmr_contract, tournament_cont
 from tournament.chain.errors import ChainError, TransactionReverted, abi_of, decode_revert, revert_data
 from tournament.chain.events import LogScanner
 from tournament.chain.rpc import batched, execute_batch, rpc, use_retry_policy
-from tournament.chain.types import (Config, EventLog, ModelInfo, RoundEvents, RoundState, SignerSet, StakeState,
-                                    ZERO32, decode_struct, stake_commitments)
-from tournament.protocol.constants import Phase
+from tournament.chain.types import (Config, EventLog, ModelInfo, Phase, RoundEvents, RoundState, SignerSet,
+                                    StakeState, ZERO32, decode_struct, stake_commitments)
 
 __all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "chain_time"]
 
@@ -275,6 +276,28 @@ class ChainReader:
         (amount, corr_mult, mmc_mult), closed = self._call(self.tournament.functions.getStake(round_id, model_id),
                                                            f"reading the stake of model {model_id}")
         return int(amount), int(corr_mult), int(mmc_mult), bool(closed)
+
+    def stake_views(self, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int, int, bool]]:
+        """{(round_id, model_id): (amount_wei, corr_mult, mmc_mult, closed)} for many stakes, batched."""
+        keys = list(dict.fromkeys((int(r), int(m)) for r, m in pairs))
+        views = self._batch([self.tournament.functions.getStake(r, m) for r, m in keys], "reading stakes")
+        return {key: (int(a), int(c), int(mm), bool(closed)) for key, ((a, c, mm), closed) in zip(keys, views)}
+
+    def rounds(self, round_ids: Iterable[int]) -> dict[int, RoundState]:
+        """Several rounds' states (without their opened blocks) in one batch."""
+        ids = [r for r in dict.fromkeys(int(r) for r in round_ids)]
+        if not ids:
+            return {}
+        fns = [f for r in ids for f in (self.tournament.functions.getRound(r), self.tournament.functions.phase(r))]
+        answers = self._batch(fns, "reading rounds")
+        components = fns[0].abi["outputs"][0]["components"]
+        config_components = next(c["components"] for c in components if c["name"] == "config")
+        out = {}
+        for i, r in enumerate(ids):
+            out[r] = RoundState.from_abi(r, self.block_number, int(answers[2 * i + 1]),
+                                         decode_struct(components, answers[2 * i]), config_components, None)
+            self._memo[("round", r, False)] = out[r]
+        return out
 
     # ------------------------------------------------------------------ tournament
     def config(self) -> Config:
