@@ -29,12 +29,14 @@ class Settings:
     password_env: str
     key_env: str
     api: Optional[str]
+    confirmations: int = 0
     _participant: object = None
 
     def participant(self):
         """The Participant for these options (connects and loads the key once)."""
         if self._participant is None:
-            from tournament.chain.client import Deployment, connect
+            from tournament.chain.contracts import Deployment
+            from tournament.chain.rpc import chain_id, connect
             from tournament.chain.keys import load_account
             from tournament.participant.client import Participant
 
@@ -49,8 +51,9 @@ class Settings:
                             f"or put a private key in the environment variable {self.key_env}")
                     account = load_account(key_env=self.key_env)
                 w3 = connect(self.rpc)
-                deployment = Deployment.load(w3.eth.chain_id, self.deployments)
-                self._participant = Participant(w3, deployment, account, self.api)
+                deployment = Deployment.load(chain_id(w3), self.deployments)
+                self._participant = Participant(w3, deployment, account, self.api,
+                                                confirmations=self.confirmations)
         return self._participant
 
     def _password_env_if_set(self) -> Optional[str]:
@@ -64,7 +67,7 @@ class errors:
         return self
 
     def __exit__(self, kind, exc, tb):
-        from tournament.chain.client import ChainError
+        from tournament.chain.errors import ChainError
         from tournament.chain.keys import KeyLoadError
         from tournament.participant.client import ParticipantError
 
@@ -110,11 +113,13 @@ yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for conf
 @click.option("--key-env", default=DEFAULT_KEY_ENV, show_default=True,
               help="Environment variable holding a hex private key, used when no keystore is given.")
 @click.option("--api", envvar="TOURNAMENT_API", help="The operator's submission API URL (env TOURNAMENT_API).")
+@click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
+              envvar="TOURNAMENT_CONFIRMATIONS", help="Read the chain this many blocks below its head (reorg safety).")
 @click.pass_context
 def participant(ctx: click.Context, rpc: str, deployments: Optional[Path], keystore: Optional[Path],
-                password_env: str, key_env: str, api: Optional[str]) -> None:
+                password_env: str, key_env: str, api: Optional[str], confirmations: int) -> None:
     """Your models, wallet, submissions and stakes, on your own key."""
-    ctx.obj = Settings(rpc, deployments, keystore, password_env, key_env, api)
+    ctx.obj = Settings(rpc, deployments, keystore, password_env, key_env, api, confirmations)
 
 
 @participant.command("new-key")
@@ -167,7 +172,7 @@ def deposit(settings: Settings, amount: str, permit: bool, yes: bool) -> None:
              + (" (with a permit)" if permit else " (approve, then deposit)")], yes)
     with errors():
         tx = p.deposit(amount_wei, permit=permit)
-        wallet = p.tournament.functions.balanceOf(p.address).call()
+        wallet = p.reader().wallet_balance_wei(p.address)
     click.echo(f"deposited {format_nmr(amount_wei)} NMR (tx 0x{tx.removeprefix('0x')}); "
                f"wallet {format_nmr(wallet)} NMR")
 
@@ -181,7 +186,7 @@ def withdraw(settings: Settings, amount: str, yes: bool) -> None:
     from tournament.participant.client import format_nmr
     p = settings.participant()
     with errors():
-        amount_wei = p.tournament.functions.balanceOf(p.address).call() if amount == "all" else nmr_amount(amount)
+        amount_wei = p.reader().wallet_balance_wei(p.address) if amount == "all" else nmr_amount(amount)
         if amount_wei == 0:
             raise click.ClickException("your tournament wallet is empty; nothing to withdraw")
     confirm([f"withdraw {format_nmr(amount_wei)} NMR from the tournament wallet to {p.address}"], yes)

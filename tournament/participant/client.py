@@ -24,15 +24,19 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 import requests
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 from web3 import Web3
 
-from tournament.protocol.signing import DOMAIN_TYPE_FIELDS
-from tournament.chain.client import (PHASES, ChainError, Deployment, Transactor, TransactionReverted, fetch_events,
-                          nmr_contract, tournament_contract, with_retries)
+from tournament.chain.calls import Calls
+from tournament.chain.contracts import Deployment
+from tournament.chain.errors import ChainError, TransactionReverted
+from tournament.chain.reader import BlockSpec, ChainReader
+from tournament.chain.transactor import Transactor
+from tournament.chain.types import Status as LeafStatus
+from tournament.protocol.uploads import (UPLOAD_DOMAIN_NAME, UPLOAD_DOMAIN_VERSION, UPLOAD_TYPES, UploadError,
+                                         upload_typed_data)
+from tournament.protocol.uploads import recover_upload_signer as _recover_upload_signer
+from tournament.protocol.uploads import sign_upload as _sign_upload
 
 __all__ = [
     "HistoryRow", "ModelInfo", "Participant", "ParticipantError", "StakeInfo", "Status", "SubmitResult",
@@ -43,16 +47,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WEI_PER_NMR = 10**18
-UPLOAD_DOMAIN_NAME = "NumeraireTournament Submissions"
-UPLOAD_DOMAIN_VERSION = "1"
-UPLOAD_TYPES = {
-    "Upload": [
-        {"name": "roundId", "type": "uint256"},
-        {"name": "modelId", "type": "uint256"},
-        {"name": "fileHash", "type": "bytes32"},
-        {"name": "expiry", "type": "uint64"},
-    ],
-}
 DEFAULT_UPLOAD_TTL_S = 15 * 60
 PERMIT_TTL_S = 60 * 60
 
@@ -128,48 +122,21 @@ def format_time(timestamp: int) -> str:
 
 
 # ------------------------------------------------------------------ signed uploads (pure)
-
-def _hash_bytes(file_hash: Union[bytes, str]) -> bytes:
-    if isinstance(file_hash, str):
-        file_hash = bytes.fromhex(file_hash[2:] if file_hash.startswith(("0x", "0X")) else file_hash)
-    if len(file_hash) != 32:
-        raise ParticipantError("a file hash is 32 bytes (0x + 64 hex digits)")
-    return bytes(file_hash)
-
-
-def upload_typed_data(chain_id: int, tournament: str, round_id: int, model_id: int,
-                      file_hash: Union[bytes, str], expiry: int) -> dict:
-    """The EIP-712 message a model's owner signs to upload a file for (round, model)."""
-    return {
-        "types": {
-            "EIP712Domain": DOMAIN_TYPE_FIELDS,
-            **UPLOAD_TYPES,
-        },
-        "primaryType": "Upload",
-        "domain": {"name": UPLOAD_DOMAIN_NAME, "version": UPLOAD_DOMAIN_VERSION, "chainId": int(chain_id),
-                   "verifyingContract": to_checksum_address(tournament)},
-        "message": {"roundId": int(round_id), "modelId": int(model_id), "fileHash": _hash_bytes(file_hash),
-                    "expiry": int(expiry)},
-    }
-
+# The Upload message lives in tournament.protocol.uploads; these keep the participant's error type.
 
 def sign_upload(account: LocalAccount, chain_id: int, tournament: str, round_id: int, model_id: int,
                 file_hash: Union[bytes, str], expiry: int) -> str:
-    """0x-hex 65-byte signature of the Upload message."""
-    signable = encode_typed_data(full_message=upload_typed_data(chain_id, tournament, round_id, model_id,
-                                                                file_hash, expiry))
-    return "0x" + bytes(account.sign_message(signable).signature).hex()
+    """0x-hex 65-byte signature of the Upload message (tournament.protocol.uploads)."""
+    try:
+        return _sign_upload(account, chain_id, tournament, round_id, model_id, file_hash, expiry)
+    except UploadError as exc:
+        raise ParticipantError(str(exc)) from None
 
 
 def recover_upload_signer(signature: str, chain_id: int, tournament: str, round_id: int, model_id: int,
                           file_hash: Union[bytes, str], expiry: int) -> str:
     """The address that signed the Upload message; raises ValueError for a malformed signature."""
-    signable = encode_typed_data(full_message=upload_typed_data(chain_id, tournament, round_id, model_id,
-                                                                file_hash, expiry))
-    raw = bytes.fromhex(signature[2:] if signature.startswith(("0x", "0X")) else signature)
-    if len(raw) != 65:
-        raise ValueError(f"a signature is 65 bytes, got {len(raw)}")
-    return Account.recover_message(signable, signature=raw)
+    return _recover_upload_signer(signature, chain_id, tournament, round_id, model_id, file_hash, expiry)
 
 
 # ------------------------------------------------------------------ revert messages
@@ -311,14 +278,17 @@ class Participant:
 
     def __init__(self, w3: Web3, deployment: Deployment, account: LocalAccount, api_url: Optional[str] = None,
                  *, transactor: Optional[Transactor] = None, http: Optional[requests.Session] = None,
-                 upload_ttl_s: int = DEFAULT_UPLOAD_TTL_S, timeout_s: float = 60.0):
+                 upload_ttl_s: int = DEFAULT_UPLOAD_TTL_S, timeout_s: float = 60.0,
+                 read_block: BlockSpec = "latest", confirmations: int = 0):
         self.w3 = w3
         self.deployment = deployment
         self.account = account
         self.api_url = api_url.rstrip("/") if api_url else None
         self.tx = transactor or Transactor(w3, account)
-        self.tournament = tournament_contract(w3, deployment)
-        self.nmr = nmr_contract(w3, deployment)
+        self.calls = Calls(w3, deployment)
+        self.read_block = read_block        # status and history read at this block ...
+        self.confirmations = confirmations  # ... or that many blocks below the head
+        self._reader: Optional[ChainReader] = None
         self.http = http or requests.Session()
         self.upload_ttl_s = upload_ttl_s
         self.timeout_s = timeout_s
@@ -344,15 +314,22 @@ class Participant:
         except TransactionReverted as exc:
             raise ParticipantError(explain_revert(exc, action)) from None
 
+    def reader(self) -> ChainReader:
+        """A ChainReader pinned now (at `read_block` / `confirmations`); one per question asked."""
+        if self._reader is None:
+            self._reader = ChainReader(self.w3, self.deployment, self.read_block, confirmations=self.confirmations)
+        else:
+            self._reader = self._reader.at(self.read_block, self.confirmations)
+        return self._reader
+
     def chain_now(self) -> int:
-        return int(with_retries(lambda: self.w3.eth.get_block("latest"), "reading the latest block")["timestamp"])
+        """Chain time (the pinned block's timestamp)."""
+        return self.reader().now()
 
     # ---------------------------------------------------------------- models
     def models(self) -> list[ModelInfo]:
         """This key's models, from its ModelCreated events (id order)."""
-        events = fetch_events(self.tournament.events.ModelCreated, self.deployment.deploy_block,
-                              argument_filters={"owner": self.address})
-        return [ModelInfo(int(e["args"]["modelId"]), e["args"]["name"]) for e in events]
+        return [ModelInfo(m.model_id, m.name) for m in self.reader().models_of(self.address)]
 
     def resolve_model(self, model: Union[int, str]) -> int:
         """A model id from an id (int or digits) or one of this key's model names."""
@@ -370,9 +347,8 @@ class Participant:
         """Creates a model owned by this key; returns its id."""
         if not name or len(name.encode()) > 64:
             raise ParticipantError(f"a model name must be 1 to 64 bytes, got {len(name.encode())}")
-        receipt = self._send(self.tournament.functions.createModel(name), f"creating model {name!r}")
-        events = self.tournament.events.ModelCreated().process_receipt(receipt)
-        model_id = int(events[0]["args"]["modelId"])
+        receipt = self._send(self.calls.create_model(name), f"creating model {name!r}")
+        model_id = self.calls.model_created(receipt)
         log.info("%s created model %d (%s)", self.address, model_id, name)
         return model_id
 
@@ -384,33 +360,32 @@ class Participant:
         With `permit`: signs an EIP-2612 permit and deposits in one transaction.
         """
         amount_wei = self._positive(amount_wei, "deposit")
-        held = int(self.nmr.functions.balanceOf(self.address).call())
+        reader = self.reader()
+        held = reader.token_balance_wei(self.address)
         if held < amount_wei:
             raise ParticipantError(f"depositing {format_nmr(amount_wei)} NMR: this address holds only "
                                    f"{format_nmr(held)} NMR; get NMR first")
         action = f"depositing {format_nmr(amount_wei)} NMR"
         if permit:
-            deadline = self.chain_now() + PERMIT_TTL_S
-            v, r, s = self._sign_permit(amount_wei, deadline)
-            fn = self.tournament.functions.depositWithPermit(amount_wei, deadline, v, r, s)
+            deadline = reader.now() + PERMIT_TTL_S
+            v, r, s = self._sign_permit(reader, amount_wei, deadline)
+            fn = self.calls.deposit_with_permit(amount_wei, deadline, v, r, s)
         else:
-            allowance = int(self.nmr.functions.allowance(self.address, self.tournament.address).call())
-            if allowance < amount_wei:
-                self._send(self.nmr.functions.approve(self.tournament.address, amount_wei),
-                           f"approving {format_nmr(amount_wei)} NMR for the tournament")
-            fn = self.tournament.functions.deposit(amount_wei)
+            if reader.allowance_wei(self.address) < amount_wei:
+                self._send(self.calls.approve(amount_wei), f"approving {format_nmr(amount_wei)} NMR for the tournament")
+            fn = self.calls.deposit(amount_wei)
         return self._send(fn, action)["transactionHash"].hex()
 
-    def _sign_permit(self, amount_wei: int, deadline: int) -> tuple[int, bytes, bytes]:
+    def _sign_permit(self, reader: ChainReader, amount_wei: int, deadline: int) -> tuple[int, bytes, bytes]:
         from tournament.protocol.signing import sign_permit
-        nonce = int(self.nmr.functions.nonces(self.address).call())
-        return sign_permit(self.account, token=self.nmr.address, chain_id=self.chain_id,
-                           spender=self.tournament.address, value=amount_wei, nonce=nonce, deadline=deadline)
+        return sign_permit(self.account, token=self.calls.nmr_address, chain_id=self.chain_id,
+                           spender=self.calls.tournament_address, value=amount_wei,
+                           nonce=reader.permit_nonce(self.address), deadline=deadline)
 
     def withdraw(self, amount_wei: int) -> str:
         """Sends free NMR from the tournament wallet back to this address."""
         amount_wei = self._positive(amount_wei, "withdraw")
-        receipt = self._send(self.tournament.functions.withdraw(amount_wei),
+        receipt = self._send(self.calls.withdraw(amount_wei),
                              f"withdrawing {format_nmr(amount_wei)} NMR")
         return receipt["transactionHash"].hex()
 
@@ -423,23 +398,26 @@ class Participant:
     # ---------------------------------------------------------------- rounds and stakes
     def round_info(self, round_id: int) -> tuple[str, int, int]:
         """(phase, closeTime, resolveTime) of a round; raises for an unknown round."""
-        info = self._call(self.tournament.functions.getRound(round_id), f"reading round {round_id}")
-        if int(info[0]) == 0:
+        return self._round_info(self.reader(), round_id)
+
+    @staticmethod
+    def _round_info(reader: ChainReader, round_id: int) -> tuple[str, int, int]:
+        state = reader.round(round_id, with_opened_block=False)
+        if not state.exists:
             raise ParticipantError(f"round {round_id} does not exist (not opened yet); check the round number")
-        phase = PHASES[int(self._call(self.tournament.functions.phase(round_id), f"reading round {round_id}"))]
-        return phase, int(info[0]), int(info[1])
+        return state.phase.label, state.close_time, state.resolve_time
 
     def _require_open(self, round_id: int) -> tuple[int, int]:
-        phase, close_time, resolve_time = self.round_info(round_id)
-        now = self.chain_now()
-        if now >= close_time:
+        reader = self.reader()
+        _phase, close_time, resolve_time = self._round_info(reader, round_id)
+        if reader.now() >= close_time:
             raise ParticipantError(f"round {round_id} closed at {format_time(close_time)}; "
                                    "stakes are locked until resolution")
         return close_time, resolve_time
 
     def _require_owner(self, model_id: int) -> None:
-        owner = self._call(self.tournament.functions.modelOwner(model_id), f"reading model {model_id}")
-        if int(owner, 16) == 0:
+        owner = self.reader().model_owner(model_id)
+        if owner is None:
             raise ParticipantError(f"model {model_id} does not exist; create it with `create-model`")
         if owner.lower() != self.address.lower():
             raise ParticipantError(f"model {model_id} belongs to {owner}, not to you ({self.address}); "
@@ -447,8 +425,8 @@ class Participant:
 
     def stake_of(self, round_id: int, model_id: int) -> tuple[int, int, int]:
         """(amount_wei, corr_mult, mmc_mult) of (round, model); zeros when none."""
-        position, _closed = self._call(self.tournament.functions.getStake(round_id, model_id), "reading a stake")
-        return int(position[0]), int(position[1]), int(position[2])
+        amount_wei, corr_mult, mmc_mult, _closed = self.reader().stake_of(round_id, model_id)
+        return amount_wei, corr_mult, mmc_mult
 
     def live_ids(self, round_id: int) -> list[str]:
         """The round's live ids as the submission API publishes them."""
@@ -465,7 +443,7 @@ class Participant:
         from tournament.protocol.submissions import submission_hash
         digest = "0x" + submission_hash(raw).hex()
         expiry = self.chain_now() + self.upload_ttl_s
-        signature = sign_upload(self.account, self.chain_id, self.deployment.tournament, round_id, model_id,
+        signature = sign_upload(self.account, self.chain_id, self.calls.tournament_address, round_id, model_id,
                                 digest, expiry)
         response = self._api("POST", f"/v1/rounds/{round_id}/models/{model_id}/submission", data=raw, headers={
             "Content-Type": "application/octet-stream", "X-Signature": signature, "X-Expiry": str(expiry),
@@ -511,7 +489,7 @@ class Participant:
             raise ParticipantError("the stake must not be negative")
         if stake_wei == 0 and existing == 0:
             raise ParticipantError(f"model {model_id} has no stake in round {round_id}; give --stake above 0")
-        balance = int(self._call(self.tournament.functions.balanceOf(self.address), "reading the wallet"))
+        balance = self.reader().wallet_balance_wei(self.address)
         if balance < stake_wei:
             raise ParticipantError(f"staking {format_nmr(stake_wei)} NMR: your tournament wallet holds "
                                    f"{format_nmr(balance)} NMR; deposit more first (`tournament participant deposit`)")
@@ -520,8 +498,7 @@ class Participant:
         if not result.valid:
             raise ParticipantError(result.message)
         digest = "0x" + result.submission_hash.hex()
-        stake_fn = self.tournament.functions.stake(round_id, model_id, stake_wei, corr_mult, mmc_mult,
-                                                   bytes.fromhex(digest[2:]))
+        stake_fn = self.calls.stake(round_id, model_id, stake_wei, corr_mult, mmc_mult, bytes.fromhex(digest[2:]))
         action = f"staking {format_nmr(stake_wei)} NMR on model {model_id} in round {round_id}"
         # Simulate the stake before uploading: an upload whose stake then fails would leave the
         # API's latest file different from the stake's commitment.
@@ -545,62 +522,50 @@ class Participant:
         if staked == 0:
             raise ParticipantError(f"model {model_id} has no stake in round {round_id}; nothing to unstake")
         amount = staked if amount_wei is None else self._positive(amount_wei, "unstake")
-        receipt = self._send(self.tournament.functions.unstake(round_id, model_id, amount),
+        receipt = self._send(self.calls.unstake(round_id, model_id, amount),
                              f"unstaking {format_nmr(amount)} NMR of model {model_id} in round {round_id}")
         return receipt["transactionHash"].hex()
 
     # ---------------------------------------------------------------- reading
     def status(self) -> Status:
-        """Balances, models, and every stake not yet settled or refunded (open and pending)."""
-        models = self.models()
+        """Balances, models, and every stake not yet settled or refunded (open and pending).
+
+        Everything at one block: the owner's StakeChanged events (commitment rule in the reader),
+        then the rounds and the stakes' closed flags in batches, never one call per stake.
+        """
+        reader = self.reader()
+        models = [ModelInfo(m.model_id, m.name) for m in reader.models_of(self.address)]
         names = {m.model_id: m.name for m in models}
-        start = self.deployment.deploy_block
-        changes = fetch_events(self.tournament.events.StakeChanged, start, argument_filters={"owner": self.address})
-        latest: dict[tuple[int, int], Any] = {}
-        commitment: dict[tuple[int, int], bytes] = {}
-        for event in changes:
-            key = (int(event["args"]["roundId"]), int(event["args"]["modelId"]))
-            latest[key] = event["args"]
-            if bytes(event["args"]["submissionHash"]) != bytes(32):
-                commitment[key] = bytes(event["args"]["submissionHash"])
-        rounds: dict[int, tuple[str, int, int]] = {}
+        latest = {key: value for key, value in reader.owner_commitments(self.address).items()
+                  if int(value[0].args["total"]) != 0}
+        rounds = reader.rounds(r for r, _ in latest)
+        views = reader.stake_views(latest)
         stakes = []
-        for (round_id, model_id), args in sorted(latest.items()):
-            if int(args["total"]) == 0:
+        for (round_id, model_id), (event, commitment) in sorted(latest.items()):
+            if views[(round_id, model_id)][3]:  # closed: settled or refunded
                 continue
-            if round_id not in rounds:
-                rounds[round_id] = self.round_info(round_id)
-            phase, close_time, resolve_time = rounds[round_id]
-            closed = bool(self._call(self.tournament.functions.isStakeClosed(round_id, model_id), "reading a stake"))
-            if closed:
-                continue
-            stakes.append(StakeInfo(round_id, model_id, names.get(model_id, ""), int(args["total"]),
-                                    int(args["corrMult"]), int(args["mmcMult"]),
-                                    "0x" + commitment.get((round_id, model_id), bytes(32)).hex(),
-                                    phase, close_time, resolve_time, closed))
-        return Status(
-            address=self.address,
-            eth_wei=int(self.w3.eth.get_balance(self.address)),
-            nmr_wei=int(self.nmr.functions.balanceOf(self.address).call()),
-            wallet_wei=int(self.tournament.functions.balanceOf(self.address).call()),
-            models=models, stakes=stakes)
+            state = rounds[round_id]
+            stakes.append(StakeInfo(round_id, model_id, names.get(model_id, ""), int(event.args["total"]),
+                                    int(event.args["corrMult"]), int(event.args["mmcMult"]), "0x" + commitment.hex(),
+                                    state.phase.label, state.close_time, state.resolve_time, False))
+        balances = reader.balances(self.address)
+        return Status(address=self.address, eth_wei=balances.eth_wei, nmr_wei=balances.nmr_wei,
+                      wallet_wei=balances.wallet_wei, models=models, stakes=stakes)
 
     def history(self) -> list[HistoryRow]:
         """Every settled or refunded stake of this key, in chain order, with running totals."""
-        names = {m.model_id: m.name for m in self.models()}
-        start = self.deployment.deploy_block
-        filters = {"owner": self.address}
-        settled = fetch_events(self.tournament.events.StakeSettled, start, argument_filters=filters)
-        refunded = fetch_events(self.tournament.events.StakeRefunded, start, argument_filters=filters)
-        events = sorted(settled + refunded, key=lambda e: (e["blockNumber"], e["logIndex"]))
+        reader = self.reader()
+        names = {m.model_id: m.name for m in reader.models_of(self.address)}
+        events = reader.owner_outcomes(self.address)
         rows: list[HistoryRow] = []
         cumulative_payout = cumulative_stake = 0
         for event in events:
-            args = event["args"]
+            args = event.args
             round_id, model_id = int(args["roundId"]), int(args["modelId"])
-            if event["event"] == "StakeSettled":
+            if event.name == "StakeSettled":
                 stake_wei, payout, burned = int(args["stake"]), int(args["payout"]), int(args["burned"])
-                status = {1: "SCORED", 2: "INVALID"}.get(int(args["status"]), str(args["status"]))
+                code = int(args["status"])
+                status = LeafStatus(code).name if code in set(LeafStatus) else str(code)
                 corr, mmc = int(args["corr"]), int(args["mmc"])
             else:
                 stake_wei, payout, burned, status, corr, mmc = int(args["amount"]), 0, 0, "REFUNDED", 0, 0
@@ -608,5 +573,5 @@ class Participant:
             cumulative_stake += stake_wei
             rows.append(HistoryRow(round_id, model_id, names.get(model_id, ""), stake_wei, status, corr, mmc,
                                    payout, burned, cumulative_payout, cumulative_stake,
-                                   int(event["blockNumber"]), event["transactionHash"].hex()))
+                                   event.block_number, event.tx_hash))
         return rows

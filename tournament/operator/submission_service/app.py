@@ -3,7 +3,7 @@
 A Flask app (one process) in front of a `SubmissionStore`. A participant uploads the raw bytes
 of a predictions file for (round, model) with an EIP-712 `Upload(roundId, modelId, fileHash,
 expiry)` signature (domain "NumeraireTournament Submissions", version 1, the chain id, the
-tournament address; see `tournament.participant.client.sign_upload`). An upload is accepted only when
+tournament address; see `tournament.protocol.uploads`). An upload is accepted only when
 the signer owns the model on-chain, the round is still open by the chain's clock (latest block
 timestamp, so time-travelled local chains behave), the signature has not expired, the body's
 keccak256 is the signed hash, it is within the size and rate limits, and the file is valid
@@ -31,18 +31,30 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 import numpy as np
 from flask import Flask, Response, jsonify, request
 from web3 import Web3
 from werkzeug.exceptions import HTTPException
 
-from tournament.chain.client import ChainError, Deployment, tournament_contract, with_retries
-from tournament.participant.client import format_time, recover_upload_signer
+from tournament.chain.contracts import Deployment
+from tournament.chain.errors import ChainError
+from tournament.chain.events import LogScanner
+from tournament.chain.reader import ChainReader
 from tournament.operator.submission_service.store import SubmissionStore, hash_hex
+from tournament.protocol.uploads import recover_upload_signer
+
+try:
+    from tournament.protocol.units import format_time
+except ImportError:  # until branch round-scoring (protocol/units.py) is merged; delete then
+    from datetime import datetime, timezone
+
+    def format_time(timestamp: int) -> str:
+        return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_RATE_PER_MINUTE = 30.0
@@ -152,81 +164,62 @@ class _LiveIds:
         return ids
 
 
-def create_app(settings: ApiSettings) -> Flask:
-    """The submission API as a Flask app (serve it with `tournament serve submissions`)."""
-    from tournament.protocol.submissions import validate_predictions
+@dataclass(frozen=True)
+class _UploadRequest:
+    """The signed claims of an upload, parsed and checked for form (not yet authenticated)."""
 
-    app = Flask("tournament-submissions")
-    # Werkzeug refuses bigger bodies while reading; leave a little room so our own check answers first.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1
-    store = SubmissionStore(settings.data_dir)
-    live_ids = _LiveIds(settings.rounds_dir)
-    buckets = TokenBuckets(settings.rate_per_minute / 60.0, settings.rate_burst, settings.clock)
-    # Fresh keys cost nothing, so one client could sign with many; a looser per-IP bucket caps that.
-    ip_buckets = TokenBuckets(IP_RATE_FACTOR * settings.rate_per_minute / 60.0,
-                              IP_RATE_FACTOR * settings.rate_burst, settings.clock)
-    w3 = settings.w3
-    tournament = tournament_contract(w3, settings.deployment)
-    chain_id = int(w3.eth.chain_id)
-    app.extensions["submission_store"] = store
+    round_id: int
+    model_id: int
+    signature: str  # canonical spelling
+    claimed_hash: str
+    expiry: int
 
-    def chain(fn: Callable, what: str):
+
+class SubmissionService:
+    """The API's state (store, live ids, rate limits, chain) and one small method per step."""
+
+    def __init__(self, settings: ApiSettings):
+        self.settings = settings
+        self.store = SubmissionStore(settings.data_dir)
+        self.live_ids = _LiveIds(settings.rounds_dir)
+        self.buckets = TokenBuckets(settings.rate_per_minute / 60.0, settings.rate_burst, settings.clock)
+        # Fresh keys cost nothing, so one client could sign with many; a looser per-IP bucket caps that.
+        self.ip_buckets = TokenBuckets(IP_RATE_FACTOR * settings.rate_per_minute / 60.0,
+                                       IP_RATE_FACTOR * settings.rate_burst, settings.clock)
+        self.scanner = LogScanner()
+        self._reader = self._chain(lambda: ChainReader(settings.w3, settings.deployment, scanner=self.scanner),
+                                   "connecting to the chain")
+        self.chain_id = int(self._reader.chain_id)
+
+    # ---------------------------------------------------------------- chain
+    @staticmethod
+    def _chain(fn: Callable[[], T], what: str) -> T:
         try:
-            return with_retries(fn, what, attempts=2)
+            return fn()
         except ChainError as exc:
             log.error("%s", exc)
             raise ApiError(503, f"{what}: the chain node is unreachable; try again shortly") from None
 
-    def chain_now() -> int:
-        return int(chain(lambda: w3.eth.get_block("latest"), "reading the chain time")["timestamp"])
+    def reader(self) -> ChainReader:
+        """A reader pinned at the head now: the round check, chain time and owner of one request agree."""
+        reader = self._chain(lambda: self._reader.at("latest"), "reading the chain")
+        self._reader = reader  # the newest pin; each request keeps its own reader
+        return reader
 
-    def close_time_of(round_id: int) -> int:
-        info = chain(lambda: tournament.functions.getRound(round_id).call(), f"reading round {round_id}")
-        if int(info[0]) == 0:
+    def round_times(self, reader: ChainReader, round_id: int) -> int:
+        """The round's close time; 404 for a round that was never opened."""
+        state = self._chain(lambda: reader.round(round_id, with_opened_block=False), f"reading round {round_id}")
+        if not state.exists:
             raise ApiError(404, f"round {round_id} does not exist on the tournament; check the round number")
-        return int(info[0])
+        return state.close_time
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        response = jsonify({"error": exc.message})
-        response.status_code = exc.status
-        for key, value in exc.headers.items():
-            response.headers[key] = value
-        return response
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        message = {
-            404: "no such endpoint; see /v1/health and the API documentation (docs/PARTICIPANT.md)",
-            405: f"method {request.method} is not allowed here",
-            413: f"the upload is larger than the {settings.max_upload_bytes:,} bytes allowed; "
-                 "upload only the id and prediction columns",
-        }.get(exc.code or 500, exc.description or exc.name)
-        response = jsonify({"error": message})
-        response.status_code = exc.code or 500
-        return response
-
-    @app.get("/v1/health")
-    def health():
-        block = chain(lambda: w3.eth.get_block("latest"), "reading the latest block")
-        return jsonify({"status": "ok", "chainId": chain_id, "tournament": settings.deployment.tournament,
-                        "block": int(block["number"]), "chainTime": int(block["timestamp"]),
-                        "maxUploadBytes": settings.max_upload_bytes})
-
-    @app.get("/v1/rounds/<int:round_id>/live_ids")
-    def get_live_ids(round_id: int):
-        path = live_ids.path(round_id)
-        if path is None:
-            raise ApiError(404, f"round {round_id} has no published live ids yet; try again after the round opens")
-        return Response(path.read_bytes(), mimetype="text/csv")
-
-    @app.post("/v1/rounds/<int:round_id>/models/<int:model_id>/submission")
-    def upload(round_id: int, model_id: int):
+    # ---------------------------------------------------------------- upload steps
+    def parse_upload(self, round_id: int, model_id: int) -> _UploadRequest:
         length = request.content_length
         if length is None:
             raise ApiError(411, "send the file as the raw request body with a Content-Length header")
-        if length > settings.max_upload_bytes:
-            raise ApiError(413, f"the upload is {length:,} bytes, more than the {settings.max_upload_bytes:,} "
+        if length > self.settings.max_upload_bytes:
+            raise ApiError(413, f"the upload is {length:,} bytes, more than the {self.settings.max_upload_bytes:,} "
                                 "allowed; upload only the id and prediction columns")
         signature = request.headers.get("X-Signature", "").strip()
         claimed_hash = request.headers.get("X-Submission-Hash", "").strip().lower()
@@ -238,92 +231,164 @@ def create_app(settings: ApiSettings) -> Flask:
             raise ApiError(400, "X-Submission-Hash must be 0x followed by 64 hex digits (keccak256 of the file)")
         if not expiry_text.isdigit() or int(expiry_text) >= 2**64:
             raise ApiError(400, "X-Expiry must be a unix time in seconds")
-        expiry = int(expiry_text)
         if not _SIGNATURE.fullmatch(signature):
             raise ApiError(401, "X-Signature is not a 65-byte hex signature; sign the Upload message again")
-        signature = canonical_signature(signature)
+        return _UploadRequest(round_id, model_id, canonical_signature(signature), claimed_hash, int(expiry_text))
+
+    def signer_of(self, upload: _UploadRequest) -> str:
         try:
-            signer = recover_upload_signer(signature, chain_id, settings.deployment.tournament, round_id, model_id,
-                                           claimed_hash, expiry)
+            return recover_upload_signer(upload.signature, self.chain_id, self.settings.deployment.tournament,
+                                         upload.round_id, upload.model_id, upload.claimed_hash, upload.expiry)
         except Exception:  # eth-keys raises several types for garbage signatures
             raise ApiError(401, "X-Signature cannot be verified (malformed signature); sign the Upload "
                                 "message again") from None
-        wait_s = max(buckets.take(signer.lower()), ip_buckets.take(request.remote_addr or "?"))
+
+    def rate_limit(self, signer: str) -> None:
+        wait_s = max(self.buckets.take(signer.lower()), self.ip_buckets.take(request.remote_addr or "?"))
         if wait_s > 0:
             retry = max(1, int(wait_s + 0.999))
             raise ApiError(429, f"too many uploads from {signer}; wait {retry} s and try again",
                            {"Retry-After": str(retry)})
 
-        close_time = close_time_of(round_id)
-        now = chain_now()
+    def check_round_and_owner(self, upload: _UploadRequest, signer: str) -> None:
+        """Open by chain time, expiry sane, signer owns the model: all read at one block."""
+        reader = self.reader()
+        close_time = self.round_times(reader, upload.round_id)
+        now = reader.now()
         if now >= close_time:
-            raise ApiError(403, f"round {round_id} closed at {format_time(close_time)}; uploads are no longer "
-                                "accepted for it")
-        if expiry <= now:
-            raise ApiError(401, f"the signature expired at {format_time(expiry)} (chain time is "
+            raise ApiError(403, f"round {upload.round_id} closed at {format_time(close_time)}; uploads are no "
+                                "longer accepted for it")
+        if upload.expiry <= now:
+            raise ApiError(401, f"the signature expired at {format_time(upload.expiry)} (chain time is "
                                 f"{format_time(now)}); sign the upload again")
-        if expiry > now + settings.max_expiry_s:
-            raise ApiError(400, f"the signature's expiry is more than {settings.max_expiry_s} s ahead; "
+        if upload.expiry > now + self.settings.max_expiry_s:
+            raise ApiError(400, f"the signature's expiry is more than {self.settings.max_expiry_s} s ahead; "
                                 "sign with a shorter expiry")
-        owner = chain(lambda: tournament.functions.modelOwner(model_id).call(), f"reading model {model_id}")
-        if int(owner, 16) == 0:
-            raise ApiError(404, f"model {model_id} does not exist; create it first")
+        owner = self._chain(lambda: reader.model_owner(upload.model_id), f"reading model {upload.model_id}")
+        if owner is None:
+            raise ApiError(404, f"model {upload.model_id} does not exist; create it first")
         if owner.lower() != signer.lower():
-            raise ApiError(403, f"model {model_id} is owned by {owner}, but the upload was signed by {signer} "
-                                "(or the signature does not match round, model, hash and expiry); "
+            raise ApiError(403, f"model {upload.model_id} is owned by {owner}, but the upload was signed by "
+                                f"{signer} (or the signature does not match round, model, hash and expiry); "
                                 "only the model's owner may upload its predictions")
 
+    def read_body(self, upload: _UploadRequest) -> bytes:
         raw = request.get_data(cache=False)
-        if len(raw) > settings.max_upload_bytes:
-            raise ApiError(413, f"the upload is larger than the {settings.max_upload_bytes:,} bytes allowed")
+        if len(raw) > self.settings.max_upload_bytes:
+            raise ApiError(413, f"the upload is larger than the {self.settings.max_upload_bytes:,} bytes allowed")
         digest = hash_hex(raw)
-        if digest != claimed_hash:
-            raise ApiError(400, f"the body's keccak256 is {digest}, not the signed {claimed_hash}; "
+        if digest != upload.claimed_hash:
+            raise ApiError(400, f"the body's keccak256 is {digest}, not the signed {upload.claimed_hash}; "
                                 "the file changed or was cut off in transit; upload it again")
-        latest = store.latest(round_id, model_id)
-        used = store.by_signature(signature)
-        if latest is not None and latest.file_hash == digest:
+        return raw
+
+    def store_upload(self, upload: _UploadRequest, signer: str, raw: bytes) -> tuple[Response, int]:
+        from tournament.protocol.submissions import validate_predictions
+
+        latest = self.store.latest(upload.round_id, upload.model_id)
+        if latest is not None and latest.file_hash == upload.claimed_hash:
             # The same bytes again: nothing changes, whatever signature came with them.
             return jsonify({**latest.as_json(), "status": "unchanged"}), 200
-        if used is not None:
+        if self.store.by_signature(upload.signature) is not None:
             raise ApiError(409, "this signature was already used for an earlier upload; sign this upload anew "
                                 "(a replayed signature cannot bring back an older file)")
-        result = validate_predictions(raw, live_ids.get(round_id), name=f"round {round_id} model {model_id}",
-                                      max_bytes=settings.max_upload_bytes)
+        result = validate_predictions(raw, self.live_ids.get(upload.round_id),
+                                      name=f"round {upload.round_id} model {upload.model_id}",
+                                      max_bytes=self.settings.max_upload_bytes)
         if not result.valid:
             raise ApiError(400, result.message)
-        record = store.record(round_id, model_id, raw, uploader=signer, signature=signature, expiry=expiry)
+        record = self.store.record(upload.round_id, upload.model_id, raw, uploader=signer,
+                                   signature=upload.signature, expiry=upload.expiry)
         return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions))}), 201
 
-    @app.get("/v1/rounds/<int:round_id>/models/<int:model_id>/submission")
-    def download(round_id: int, model_id: int):
-        close_time = close_time_of(round_id)
-        if chain_now() < close_time:
+    # ---------------------------------------------------------------- handlers
+    def health(self) -> Response:
+        reader = self.reader()
+        return jsonify({"status": "ok", "chainId": self.chain_id, "tournament": self.settings.deployment.tournament,
+                        "block": reader.block_number, "chainTime": reader.now(),
+                        "maxUploadBytes": self.settings.max_upload_bytes})
+
+    def get_live_ids(self, round_id: int) -> Response:
+        path = self.live_ids.path(round_id)
+        if path is None:
+            raise ApiError(404, f"round {round_id} has no published live ids yet; try again after the round opens")
+        return Response(path.read_bytes(), mimetype="text/csv")
+
+    def upload(self, round_id: int, model_id: int) -> tuple[Response, int]:
+        upload = self.parse_upload(round_id, model_id)
+        signer = self.signer_of(upload)
+        self.rate_limit(signer)
+        self.check_round_and_owner(upload, signer)
+        return self.store_upload(upload, signer, self.read_body(upload))
+
+    def download(self, round_id: int, model_id: int) -> Response:
+        reader = self.reader()
+        close_time = self.round_times(reader, round_id)
+        if reader.now() < close_time:
             raise ApiError(403, f"round {round_id} is open until {format_time(close_time)}; submissions are "
                                 "served only after it closes")
         wanted = (request.args.get("hash") or "").lower()
         if wanted:
             # The operator asks for the file the stake committed to, which need not be the
             # latest upload (a participant may upload again and not re-stake).
-            chosen = next((r for r in reversed(store.history(round_id, model_id)) if r.file_hash.lower() == wanted),
-                          None)
+            chosen = next((r for r in reversed(self.store.history(round_id, model_id))
+                           if r.file_hash.lower() == wanted), None)
             if chosen is None:
                 raise ApiError(404, f"no upload with hash {wanted} for model {model_id} in round {round_id}")
         else:
-            chosen = store.latest(round_id, model_id)
+            chosen = self.store.latest(round_id, model_id)
             if chosen is None:
                 raise ApiError(404, f"no submission was uploaded for model {model_id} in round {round_id}")
-        response = Response(store.read_file(chosen.file_hash), mimetype="application/octet-stream")
+        response = Response(self.store.read_file(chosen.file_hash), mimetype="application/octet-stream")
         response.headers["X-Submission-Hash"] = chosen.file_hash
         return response
 
-    @app.get("/v1/rounds/<int:round_id>/models/<int:model_id>/uploads")
-    def uploads(round_id: int, model_id: int):
-        history = store.history(round_id, model_id)
+    def uploads(self, round_id: int, model_id: int) -> Response:
+        history = self.store.history(round_id, model_id)
         return jsonify({"roundId": round_id, "modelId": model_id,
                         "latest": history[-1].file_hash if history else None,
                         "uploads": [r.as_json() for r in history]})
 
+
+def _api_error(exc: ApiError) -> Response:
+    response = jsonify({"error": exc.message})
+    response.status_code = exc.status
+    for key, value in exc.headers.items():
+        response.headers[key] = value
+    return response
+
+
+def _http_error_handler(max_upload_bytes: int) -> Callable[[HTTPException], Response]:
+    def handle(exc: HTTPException) -> Response:
+        message = {
+            404: "no such endpoint; see /v1/health and the API documentation (docs/PARTICIPANT.md)",
+            405: f"method {request.method} is not allowed here",
+            413: f"the upload is larger than the {max_upload_bytes:,} bytes allowed; "
+                 "upload only the id and prediction columns",
+        }.get(exc.code or 500, exc.description or exc.name)
+        response = jsonify({"error": message})
+        response.status_code = exc.code or 500
+        return response
+    return handle
+
+
+def create_app(settings: ApiSettings) -> Flask:
+    """The submission API as a Flask app (serve it with `tournament serve submissions`)."""
+    service = SubmissionService(settings)
+    app = Flask("tournament-submissions")
+    # Werkzeug refuses bigger bodies while reading; leave a little room so our own check answers first.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 1
+    app.extensions["submission_store"] = service.store
+    app.extensions["submission_service"] = service
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error_handler(settings.max_upload_bytes))
+    submission = "/v1/rounds/<int:round_id>/models/<int:model_id>/submission"
+    app.add_url_rule("/v1/health", "health", service.health, methods=["GET"])
+    app.add_url_rule("/v1/rounds/<int:round_id>/live_ids", "live_ids", service.get_live_ids, methods=["GET"])
+    app.add_url_rule(submission, "upload", service.upload, methods=["POST"])
+    app.add_url_rule(submission, "download", service.download, methods=["GET"])
+    app.add_url_rule("/v1/rounds/<int:round_id>/models/<int:model_id>/uploads", "uploads", service.uploads,
+                     methods=["GET"])
     return app
 
 
