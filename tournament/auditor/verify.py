@@ -670,11 +670,11 @@ def _check_receipts(audit: _Audit, chain: ChainView, artifacts: ArtifactsView, p
     domain = Domain(chain.chain_id, chain.tournament)
     outcomes = {o.model_id: o for o in recomputed.outcomes} if recomputed else {}
     seen: set[tuple] = set()
-    for position, item in enumerate(receipts):
+    for item in receipts:
         try:
             signed = receipt_from_json(item)
         except ReceiptError as error:
-            audit.note(f"receipt {position} ignored: {error}")
+            audit.note(f"an unreadable receipt was ignored: {error}")
             continue
         if signed.sort_key() in seen:
             continue
