@@ -37,12 +37,12 @@ from tournament.auditor.views import (ArtifactsView, ChainView, ProposalView, Re
 from tournament.protocol import payout as payout_math
 from tournament.protocol.artifacts import ArtifactsError, artifacts_hash, file_entry, parse_manifest
 from tournament.protocol.constants import (LEAVES_NAME, LIVE_IDS_NAME, MANIFEST_NAME, META_MODEL_NAME, RECEIPTS_NAME,
-                                           REQUIRED_FILES, SCORES_NAME, SUBMISSIONS_DIR, TARGETS_NAME, Status)
+                                           REQUIRED_FILES, SCORES_NAME, SUBMISSIONS_DIR, TARGETS_NAME)
 from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts, receipt_from_json
 from tournament.protocol.results import INVALID, SCORED, Leaf, ResultsError, ResultsTree, leaves_from_json
 from tournament.protocol.round_scoring import RoundInputs, RoundScoring, StakeAtClose, score_round
-from tournament.protocol.signing import (Domain, Results, SigningError, UploadReceipt, check_signatures,
-                                         recover_receipt_signer, recover_signer)
+from tournament.protocol.signing import (Domain, Results, SigningError, check_signatures, recover_receipt_signer,
+                                         recover_signer)
 from tournament.protocol.tables import ConstantTargetsError, TablesError, read_live_ids, read_table, read_targets
 
 __all__ = [
@@ -386,9 +386,9 @@ def _submission_files(artifacts: ArtifactsView) -> dict[int, list[str]]:
     return found
 
 
-def _committed_file(artifacts: ArtifactsView, model_id: int, commitment: bytes) -> Optional[str]:
-    """The artifacts path of the model's file that hashes to its commitment, if there is one."""
-    for path in _submission_files(artifacts).get(model_id, []):
+def _committed_file(artifacts: ArtifactsView, paths: Sequence[str], commitment: bytes) -> Optional[str]:
+    """Of a model's published files (`paths`), the one that hashes to its commitment, if any."""
+    for path in paths:
         if keccak(artifacts.files[path]) == commitment:
             return path
     return None
@@ -474,7 +474,7 @@ def _recompute(audit: _Audit, chain: ChainView, artifacts: ArtifactsView, target
     on_disk = _submission_files(artifacts)
     for model_id, stake in sorted(chain.stakes.items()):
         paths = on_disk.get(model_id, [])
-        chosen = _committed_file(artifacts, model_id, stake.submission_hash) or (paths[0] if paths else None)
+        chosen = _committed_file(artifacts, paths, stake.submission_hash) or (paths[0] if paths else None)
         files[model_id] = artifacts.files[chosen] if chosen else None
     for model_id in sorted(set(on_disk) - set(chain.stakes)):
         audit.note(f"submission file(s) {on_disk[model_id]} for model {model_id}, which has no stake in this round")
@@ -669,6 +669,7 @@ def _check_receipts(audit: _Audit, chain: ChainView, artifacts: ArtifactsView, p
     """(v2) A valid receipt of a committed file binds the round to that file."""
     domain = Domain(chain.chain_id, chain.tournament)
     outcomes = {o.model_id: o for o in recomputed.outcomes} if recomputed else {}
+    on_disk = _submission_files(artifacts)
     seen: set[tuple] = set()
     for item in receipts:
         try:
@@ -685,9 +686,9 @@ def _check_receipts(audit: _Audit, chain: ChainView, artifacts: ArtifactsView, p
             audit.note(f"receipt for model {r.model_id} ignored: it {problem}")
             continue
         committed = "0x" + r.submission_hash.hex()
-        path = _committed_file(artifacts, r.model_id, r.submission_hash)
+        path = _committed_file(artifacts, on_disk.get(r.model_id, []), r.submission_hash)
         if path is None:
-            others = _submission_files(artifacts).get(r.model_id, [])
+            others = on_disk.get(r.model_id, [])
             found = (f"{others[0]} with keccak256 0x{keccak(artifacts.files[others[0]]).hex()}" if others
                      else "no file")
             audit.fail(r.model_id, "receipt:file", f"submissions/{r.model_id}.* with keccak256 {committed}", found,

@@ -31,7 +31,7 @@ from web3 import Web3
 
 from tournament.protocol import units as _units
 from tournament.protocol.signing import DOMAIN_TYPE_FIELDS
-from tournament.protocol.units import WEI_PER_NMR, NmrAmountError, format_nmr, format_time  # noqa: F401 (re-exported)
+from tournament.protocol.units import NmrAmountError, format_nmr, format_time  # noqa: F401 (re-exported)
 from tournament.chain.client import (PHASES, ChainError, Deployment, Transactor, TransactionReverted, fetch_events,
                           nmr_contract, tournament_contract, with_retries)
 

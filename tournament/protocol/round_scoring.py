@@ -128,11 +128,15 @@ class RoundScoring:
     artifacts_hash: bytes = b""
     tree: Optional[ResultsTree] = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_model", {o.model_id: o for o in self.outcomes})
+
     def outcome(self, model_id: int) -> StakeOutcome:
-        for outcome in self.outcomes:
-            if outcome.model_id == model_id:
-                return outcome
-        raise KeyError(f"round {self.round_id}: model {model_id} is not staked")
+        """The outcome of one stake; KeyError if the model is not staked in the round."""
+        try:
+            return self._by_model[model_id]   # type: ignore[attr-defined]
+        except KeyError:
+            raise KeyError(f"round {self.round_id}: model {model_id} is not staked") from None
 
     @property
     def artifact_files(self) -> dict[str, bytes]:
