@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tournament.operator.pipeline import OperatorError, veto
+from tournament.guardian.actions import veto
+from tournament.operator.common import OperatorError
 
 
 @pytest.fixture(scope="module")
