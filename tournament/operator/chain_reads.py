@@ -68,8 +68,12 @@ class RoundReads:
     def chain_id(self) -> int:
         return int(with_retries(lambda: self.w3.eth.chain_id, "reading the chain id"))
 
+    def tournament_time(self) -> int:
+        """The contract's tournament clock (v2: wall time minus paused time); challenge ends and timeouts run on it."""
+        return int(self._view(self.tournament.functions.tournamentTime(), "reading the tournament time"))
+
     def refundable_at(self, round_id: int) -> int:
-        """When an accepted round's unsettled stakes become refundable (0: no results yet)."""
+        """Tournament time from which an accepted round's unsettled stakes are refundable (0: no results yet)."""
         return int(self._view(self.tournament.functions.refundableAt(round_id), "reading refundableAt"))
 
     # -------------------------------------------------------------- events of one round

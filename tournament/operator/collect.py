@@ -65,7 +65,8 @@ def collect(ctx: StepContext, source: SubmissionSource | None, round_id: int) ->
         if actual != info.submission_hash:
             info.message = (f"hash mismatch: the file received has keccak256 {actual}, the stake committed "
                             f"to {info.submission_hash}")
-            folder.write(f"{REJECTED_DIR}/{info.model_id}.{file_extension(raw)}", raw)
+            info.rejected_file = f"{REJECTED_DIR}/{info.model_id}.{file_extension(raw)}"
+            folder.write(info.rejected_file, raw)   # published too: the artifacts carry every file received
             continue
         relative = art.submission_path(info.model_id, file_extension(raw))
         folder.write(f"artifacts/{relative}", raw)

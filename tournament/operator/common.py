@@ -34,6 +34,7 @@ class StakeInfo:
     submission_hash: str          # 0x-hex, the latest non-zero commitment
     file: Optional[str] = None    # artifacts-relative path of the received file, if any
     message: str = ""             # why no usable file was received
+    rejected_file: Optional[str] = None  # round-folder path of a received file whose hash differs
 
 
 @dataclass

@@ -29,7 +29,7 @@ def live_ids_hash(content: bytes) -> bytes:
 
 def _open_round_call(ctx: StepContext, round_id: int, close_time: int, resolve_time: int, ids_hash: bytes):
     """The contract call that opens a round (the one place that knows openRound's arguments)."""
-    return ctx.tournament.functions.openRound(round_id, int(close_time), int(resolve_time))
+    return ctx.tournament.functions.openRound(round_id, int(close_time), int(resolve_time), ids_hash)
 
 
 def open_round(ctx: StepContext, round_id: int, close_time: int, resolve_time: int,
@@ -57,6 +57,10 @@ def open_round(ctx: StepContext, round_id: int, close_time: int, resolve_time: i
         ctx.point("open:done")
     else:
         info = ctx.chain.get_round(round_id)
+        if bytes(info["liveIdsHash"]) != live_ids_hash(path.read_bytes()):
+            raise OperatorError(f"{path}: its keccak256 0x{live_ids_hash(path.read_bytes()).hex()} is not round "
+                                f"{round_id}'s liveIdsHash 0x{bytes(info['liveIdsHash']).hex()} on-chain; restore "
+                                "the file published at open")
         if (info["closeTime"], info["resolveTime"]) != (int(close_time), int(resolve_time)):
             log.warning("round %s is already open with close %s / resolve %s (asked %s / %s); keeping it",
                         round_id, info["closeTime"], info["resolveTime"], close_time, resolve_time)

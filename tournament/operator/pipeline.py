@@ -203,12 +203,13 @@ class Operator:
             else:
                 step = f"propose attempt {info['attempt']}"
         elif phase == "Proposed":
-            step = (f"wait: the challenge window ends at {info['challengeEnd']} "
-                    f"(in {_duration(info['challengeEnd'] - now)}), then settle")
+            # challengeEnd is tournament time (v2): it stops while the tournament is paused.
+            step = (f"wait: the challenge window ends in {_duration(info['challengeEnd'] - chain.tournament_time())} "
+                    "of unpaused time, then settle")
         elif phase == "Accepted":
             open_count = info["stakedCount"] - info["closedCount"]
             refundable_at = chain.refundable_at(round_id)
-            late = refundable_at and now >= refundable_at
+            late = refundable_at and chain.tournament_time() >= refundable_at
             step = (f"settle the {open_count} open stake(s)" +
                     (" (settleTimeout has passed: anyone may refund them now)" if late else ""))
         elif phase == "Refunding":

@@ -1,9 +1,10 @@
 """Step 3, score and propose: turn the collected files into the round's artifacts, have them signed m-of-n, propose.
 
-score: the stakes (collect.json), the files received, the published live ids and the targets
-go into one scoring function (`compute_scoring`; it becomes `protocol.round_scoring.score_round`
-when that lands) which returns every artifact file's bytes, the leaves and `scoredAtRisk`;
-`write_artifacts` then makes the folder hold exactly those files plus the manifest. Once the
+score: the stakes (collect.json), the files received (matching or not), the published live
+ids and the targets go into `protocol.round_scoring.score_round`, the one scoring every
+co-signer, the watchtower and the auditor also run; it returns every artifact file's bytes,
+the leaves, the root, `scoredAtRisk` and the manifest, and `write_artifacts` makes the
+folder hold exactly those files, the manifest written last. Once the
 round's results are proposed, score only checks that the folder is still what was proposed.
 
 propose: re-reads the leaves from the intact folder, checks them against the staked models
@@ -13,68 +14,33 @@ contract's rules and sends `proposeResults`, once per attempt.
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-import numpy as np
 from eth_hash.auto import keccak
 from web3.logs import DISCARD
 
 from tournament.operator.common import OperatorError, RoundStatus, StakeInfo, phase_label
 from tournament.operator.context import StepContext
-from tournament.operator.round_folder import LEAVES_NAME, LIVE_IDS_NAME, RoundFolder, leaves_json, read_leaves, \
-    read_live_ids
+from tournament.operator.round_folder import RoundFolder, read_leaves
 from tournament.operator.signatures import SignatureSource, SignRequest
 from tournament.protocol import artifacts as art
-from tournament.protocol import scoring
-from tournament.protocol.results import SCORED, Leaf, ResultsTree, build_leaves
+from tournament.protocol.constants import LEAVES_NAME
+from tournament.protocol.results import SCORED, Leaf, ResultsTree
+from tournament.protocol.round_scoring import RoundInputs, RoundScoring, RoundScoringError, StakeAtClose, score_round
 from tournament.protocol.signing import Results, check_signatures, results_digest
-from tournament.protocol.submissions import ValidationResult, score_submissions, validate_predictions
+from tournament.protocol.tables import TablesError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ScoredRound", "compute_scoring", "local_results", "propose", "scored_at_risk_wei", "score",
+__all__ = ["compute_scoring", "local_results", "propose", "scored_at_risk_wei", "score",
            "write_artifacts"]
 
 ANSWERED = ("Proposed", "Accepted", "Settled")
 
 
-# ------------------------------------------------------------------ scoring (pure)
-
-@dataclass
-class ScoredRound:
-    """Everything scoring produces for one round: artifact files (path -> bytes, no manifest), leaves, scoredAtRisk."""
-    leaves: list[Leaf]
-    files: dict[str, bytes]
-    scored_at_risk_wei: int
-
-    @property
-    def n_scored(self) -> int:
-        return sum(1 for leaf in self.leaves if leaf.status == SCORED)
-
-
-def _float_text(value: Optional[float]) -> str:
-    return "" if value is None or not np.isfinite(value) else repr(float(value))
-
-
-def _targets(raw: bytes, live_ids: Sequence[str], name: str):
-    import pandas as pd
-
-    frame = pd.read_csv(io.BytesIO(raw), dtype={"id": str})
-    if list(frame.columns[:2]) != ["id", "target"]:
-        raise OperatorError(f"{name}: needs columns id,target")
-    series = frame.set_index("id")["target"].astype(float)
-    if series.index.duplicated().any():
-        raise OperatorError(f"{name}: ids repeated")
-    missing = [i for i in live_ids if i not in series.index]
-    if missing:
-        raise OperatorError(f"{name}: {len(missing)} live ids have no target (first: {missing[0]})")
-    return series.reindex(list(live_ids))
-
+# ------------------------------------------------------------------ scoring
 
 def scored_at_risk_wei(leaves: Sequence[Leaf], stake_by_model: dict[int, int]) -> int:
     """Protocol v2: the sum of the stakes at close of the SCORED leaves."""
@@ -82,61 +48,18 @@ def scored_at_risk_wei(leaves: Sequence[Leaf], stake_by_model: dict[int, int]) -
 
 
 def compute_scoring(round_id: int, staked: Sequence[StakeInfo], files: dict[int, bytes], live_ids_bytes: bytes,
-                    targets_bytes: bytes) -> ScoredRound:
-    """The round's scoring, from its inputs to every artifact file: THE function to swap for
-    `tournament.protocol.round_scoring.score_round(RoundInputs(...))` when the round-scoring
-    branch lands (same inputs: stakes at close, files by model, live ids and targets bytes)."""
-    live_ids = [row["id"] for row in csv.DictReader(io.StringIO(live_ids_bytes.decode()))]
-    targets = _targets(targets_bytes, live_ids, art.TARGETS_NAME)
-    results: dict[str, ValidationResult] = {}
-    for s in staked:
-        if s.file is None or s.model_id not in files:
-            results[str(s.model_id)] = ValidationResult(s.file or f"model {s.model_id}", False,
-                                                        s.message or "no submission file received", "missing")
-        else:
-            results[str(s.model_id)] = validate_predictions(files[s.model_id], live_ids, name=s.file)
-    table = score_submissions(results, targets, {str(s.model_id): float(s.stake_wei) for s in staked}) \
-        if staked else None
-    scores: dict[int, tuple[int, int]] = {}
-    rows = []
-    for s in staked:
-        row = table[table["model"] == str(s.model_id)].iloc[0]
-        is_scored = row["status"] == "SCORED"
-        if is_scored:
-            scores[s.model_id] = (int(row["corr_nanos"]), int(row["mmc_nanos"]))
-        rows.append([s.model_id, s.owner, s.stake_wei, row["status"],
-                     _float_text(row["corr"]) if is_scored else "", _float_text(row["mmc"]) if is_scored else "",
-                     int(row["corr_nanos"]), int(row["mmc_nanos"]), row["message"]])
-    leaves = build_leaves(round_id, [s.model_id for s in staked], scores)
-    valid = [s for s in staked if results[str(s.model_id)].valid]
-    if valid:
-        preds = np.column_stack([results[str(s.model_id)].predictions for s in valid])
-        meta = scoring.meta_model(preds, np.array([float(s.stake_wei) for s in valid]))
-    else:
-        meta = np.full(len(live_ids), np.nan)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model_id", "owner", "stake_wei", "status", "corr", "mmc", "corr_nanos", "mmc_nanos",
-                     "message"])
-    writer.writerows(rows)
-    produced = {
-        art.TARGETS_NAME: targets_bytes,
-        LIVE_IDS_NAME: live_ids_bytes,
-        art.META_MODEL_NAME: ("id,meta_model\n" + "".join(f"{i},{_float_text(v)}\n"
-                                                          for i, v in zip(live_ids, meta))).encode(),
-        art.SCORES_NAME: out.getvalue().encode(),
-        LEAVES_NAME: leaves_json(leaves),
-    }
-    for s in staked:
-        if s.file is not None and s.model_id in files:
-            produced[s.file] = files[s.model_id]
-    return ScoredRound(leaves, produced, scored_at_risk_wei(leaves, {s.model_id: s.stake_wei for s in staked}))
+                    targets_bytes: bytes, receipts: Sequence = ()) -> RoundScoring:
+    """The round's scoring: the shared `score_round` (operator, co-signers, watchtower and auditor run it)."""
+    stakes = [StakeAtClose(s.model_id, s.owner, int(s.stake_wei), s.corr_mult, s.mmc_mult,
+                           bytes.fromhex(s.submission_hash[2:])) for s in staked]
+    try:
+        return score_round(RoundInputs(round_id, stakes, dict(files), live_ids_bytes, targets_bytes, tuple(receipts)))
+    except (RoundScoringError, TablesError) as error:
+        raise OperatorError(f"round {round_id}: {error}") from None
 
 
-# ------------------------------------------------------------------ score (the step)
-
-def write_artifacts(ctx: StepContext, folder: RoundFolder, scored: ScoredRound) -> bytes:
-    """Makes the artifacts folder hold exactly `scored.files` plus their manifest; returns artifactsHash."""
+def write_artifacts(ctx: StepContext, folder: RoundFolder, scored: RoundScoring) -> bytes:
+    """Makes the artifacts folder hold exactly the scoring's files and manifest; returns artifactsHash."""
     artifacts_dir = folder.artifacts
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     for path in sorted(artifacts_dir.rglob("*")):
@@ -149,8 +72,8 @@ def write_artifacts(ctx: StepContext, folder: RoundFolder, scored: ScoredRound) 
         if not target.exists() or target.read_bytes() != content:
             folder.write(f"artifacts/{relative}", content)
     ctx.point("score:before-manifest")
-    _, digest = art.write_manifest(artifacts_dir, folder.round_id, sorted(scored.files))
-    return digest
+    folder.write(f"artifacts/{art.MANIFEST_NAME}", scored.manifest_bytes)  # last: it seals the folder
+    return scored.artifacts_hash
 
 
 def _check_proposed_folder(ctx: StepContext, round_id: int, phase: str, attempt: int) -> RoundStatus:
@@ -185,21 +108,18 @@ def score(ctx: StepContext, round_id: int, targets_path: Union[str, Path, None] 
     if len(staked) != info["stakedCount"]:
         raise OperatorError(f"round {round_id}: {len(staked)} stakes collected, {info['stakedCount']} on-chain; "
                             "rerun collect")
-    files: dict[int, bytes] = {}
+    files = folder.received_files(staked)
     for s in staked:
-        if s.file is not None:
-            raw = (folder.artifacts / s.file).read_bytes()
-            if "0x" + keccak(raw).hex() != s.submission_hash:
-                raise OperatorError(f"{folder.artifacts / s.file}: changed since collect; rerun collect")
-            files[s.model_id] = raw
-    read_live_ids(folder.live_ids_path)  # the published file must still be a readable live ids file
+        if s.file is not None and "0x" + keccak(files[s.model_id]).hex() != s.submission_hash:
+            raise OperatorError(f"{folder.artifacts / s.file}: changed since collect; rerun collect")
     scored = compute_scoring(round_id, staked, files, folder.live_ids_path.read_bytes(), targets_local.read_bytes())
     digest = write_artifacts(ctx, folder, scored)
-    root = ResultsTree(scored.leaves, round_id).root_hex if scored.leaves else None
-    folder.note(scored={"artifactsHash": "0x" + digest.hex(), "resultsRoot": root, "leafCount": len(scored.leaves),
+    root = "0x" + scored.results_root.hex() if scored.results_root else None
+    folder.note(scored={"artifactsHash": "0x" + digest.hex(), "resultsRoot": root, "leafCount": scored.leaf_count,
                         "scoredAtRisk": str(scored.scored_at_risk_wei)})
     ctx.point("score:done")
-    return ctx.status(round_id, [f"scored {scored.n_scored}/{len(scored.leaves)} stakes, "
+    n_scored = sum(1 for o in scored.outcomes if o.scored)
+    return ctx.status(round_id, [f"scored {n_scored}/{scored.leaf_count} stakes, "
                                  f"artifactsHash 0x{digest.hex()}"], "propose")
 
 
@@ -221,8 +141,8 @@ def local_results(ctx: StepContext, round_id: int) -> tuple[list[Leaf], ResultsT
 def _results(round_id: int, attempt: int, tree: ResultsTree, at_risk_wei: int, artifacts_digest: bytes,
              version: int) -> tuple[Results, tuple]:
     """The signed struct and its ABI tuple for the contract (the one place that knows the struct's fields)."""
-    results = Results(round_id, attempt, tree.root, tree.leaf_count, artifacts_digest, version)
-    return results, (round_id, attempt, tree.root, tree.leaf_count, artifacts_digest, version)
+    results = Results(round_id, attempt, tree.root, tree.leaf_count, at_risk_wei, artifacts_digest, version)
+    return results, results.as_tuple()
 
 
 def propose(ctx: StepContext, signatures: Optional[SignatureSource], round_id: int,
@@ -257,7 +177,7 @@ def propose(ctx: StepContext, signatures: Optional[SignatureSource], round_id: i
         if bytes(earlier["resultsRoot"]) == tree.root and bytes(earlier["artifactsHash"]) == artifacts_digest:
             log.warning("round %s: proposing the same results as vetoed attempt %s; re-score first if the veto "
                         "pointed at a real problem", round_id, earlier["attempt"])
-    report = signatures.collect(SignRequest(domain, results, at_risk, artifacts_url), signers, threshold)
+    report = signatures.collect(SignRequest(domain, results, artifacts_url), signers, threshold)
     signed = report.signatures()
     problems = check_signatures(domain, results, signed, signers, threshold)
     if problems:

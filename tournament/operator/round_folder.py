@@ -10,7 +10,6 @@ it does from the chain.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -19,14 +18,14 @@ from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 from tournament.operator.common import OperatorError, StakeInfo
-from tournament.protocol.results import Leaf
-from tournament.protocol.submissions import PARQUET_MAGIC
+from tournament.protocol import tables
+from tournament.protocol.constants import LEAVES_NAME, LIVE_IDS_NAME
+from tournament.protocol.results import Leaf, leaves_from_json
+from tournament.protocol.round_scoring import file_extension
 
 __all__ = ["COLLECT_NAME", "LEAVES_NAME", "LIVE_IDS_NAME", "REJECTED_DIR", "STATE_NAME", "RoundFolder",
-           "file_extension", "leaves_json", "live_ids_csv", "read_leaves", "read_live_ids", "write_atomic"]
+           "file_extension", "live_ids_csv", "read_leaves", "read_live_ids", "write_atomic"]
 
-LIVE_IDS_NAME = "live_ids.csv"
-LEAVES_NAME = "leaves.json"
 COLLECT_NAME = "collect.json"
 STATE_NAME = "state.json"
 REJECTED_DIR = "rejected"
@@ -44,12 +43,11 @@ def write_atomic(path: Path, data: Union[bytes, str]) -> None:
 
 
 def read_live_ids(path: Path) -> list[str]:
-    """The `id` column of a live ids CSV (tables.py of the round-scoring branch will own this)."""
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "id" not in reader.fieldnames:
-            raise OperatorError(f"{path}: needs a column `id`")
-        return [row["id"] for row in reader]
+    """The live ids of a CSV or Parquet file with an `id` column (the protocol's one reader, tables.py)."""
+    try:
+        return tables.read_live_ids(Path(path).read_bytes(), name=str(path))
+    except tables.TablesError as error:
+        raise OperatorError(str(error)) from None
 
 
 def live_ids_csv(live_ids: Iterable[str]) -> bytes:
@@ -62,27 +60,8 @@ def live_ids_csv(live_ids: Iterable[str]) -> bytes:
 
 
 def read_leaves(path: Path) -> list[Leaf]:
-    """leaves.json -> leaves (the format written by the score step)."""
-    rows = json.loads(Path(path).read_text())
-    return [Leaf(int(r["roundId"]), int(r["modelId"]), int(r["status"]), int(r["corr"]), int(r["mmc"])) for r in rows]
-
-
-def leaves_json(leaves: Sequence[Leaf]) -> bytes:
-    """The operator's leaves.json bytes (kept byte-identical to v1 until round_scoring owns the file)."""
-    rows = [{"roundId": x.round_id, "modelId": x.model_id, "status": x.status, "corr": x.corr_nanos,
-             "mmc": x.mmc_nanos} for x in leaves]
-    return (json.dumps(rows, indent=1) + "\n").encode()
-
-
-def file_extension(raw: bytes) -> str:
-    """`parquet`, `csv` or `bin` for a received submission's bytes (its name in the artifacts)."""
-    if raw[:4] == PARQUET_MAGIC:
-        return "parquet"
-    try:
-        raw.decode("utf-8")
-        return "csv"
-    except UnicodeDecodeError:
-        return "bin"
+    """leaves.json -> leaves (the one leaves codec, tournament.protocol.results)."""
+    return leaves_from_json(Path(path).read_bytes())
 
 
 class RoundFolder:
@@ -137,6 +116,16 @@ class RoundFolder:
     # -------------------------------------------------------------- collect records
     def write_collected(self, staked: Sequence[StakeInfo]) -> None:
         write_atomic(self.collect_path, json.dumps([asdict(s) for s in staked], indent=1) + "\n")
+
+    def received_files(self, staked: Sequence[StakeInfo]) -> dict[int, bytes]:
+        """model id -> the bytes received for it: its committed file, or the mismatching one kept in rejected/."""
+        files: dict[int, bytes] = {}
+        for s in staked:
+            if s.file is not None:
+                files[s.model_id] = (self.artifacts / s.file).read_bytes()
+            elif s.rejected_file is not None:
+                files[s.model_id] = (self.path / s.rejected_file).read_bytes()
+        return files
 
     def collected(self) -> list[StakeInfo]:
         if not self.collect_path.exists():

@@ -113,18 +113,11 @@ def _hex32(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-def _results_scored_at_risk(results: Results, fallback: int) -> int:
-    # v1 Results have no scored_at_risk field; v2 (protocol.md) signs it. The request always
-    # carries it, so co-signers written against v2 work with either.
-    return int(getattr(results, "scored_at_risk", fallback))
-
-
 @dataclass(frozen=True)
 class SignRequest:
     """What the operator asks every co-signer to sign: these results in this contract's domain."""
     domain: Domain
     results: Results
-    scored_at_risk_wei: int = 0
     artifacts_url: Optional[str] = None
 
     @property
@@ -146,7 +139,7 @@ class SignRequest:
                 "attempt": r.attempt,
                 "results_root": _hex32(r.results_root),
                 "leaf_count": r.leaf_count,
-                "scored_at_risk": str(_results_scored_at_risk(r, self.scored_at_risk_wei)),
+                "scored_at_risk": str(r.scored_at_risk),
                 "artifacts_hash": _hex32(r.artifacts_hash),
                 "signer_set_version": r.signer_set_version,
             },
@@ -197,11 +190,9 @@ def parse_sign_request(body: Any, domain_name: str, domain_version: str) -> Sign
                   attempt=_field(results_json, "attempt", int, where),
                   results_root=_bytes32_field(results_json, "results_root", where),
                   leaf_count=_field(results_json, "leaf_count", int, where),
+                  scored_at_risk=int(scored_text),
                   artifacts_hash=_bytes32_field(results_json, "artifacts_hash", where),
                   signer_set_version=_field(results_json, "signer_set_version", int, where))
-    scored_at_risk = int(scored_text)
-    if "scored_at_risk" in getattr(Results, "__dataclass_fields__", {}):
-        values["scored_at_risk"] = scored_at_risk
     try:
         domain = Domain(chain_id=_field(body, "chain_id", int), verifying_contract=to_checksum_address(contract),
                         name=domain_name, version=domain_version)
@@ -216,7 +207,7 @@ def parse_sign_request(body: Any, domain_name: str, domain_version: str) -> Sign
     url = body.get("artifacts_url")
     if url is not None and not isinstance(url, str):
         raise SignProtocolError(f"artifacts_url: must be a string or null, got {url!r}")
-    return SignRequest(domain, results, scored_at_risk, url)
+    return SignRequest(domain, results, url)
 
 
 def sign_answer(signature: bytes, signer: str) -> dict:
