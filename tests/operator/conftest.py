@@ -52,8 +52,8 @@ class RoundPlan:
         """(credit per model, total burned) from scratch: scores with tournament.protocol.scoring, payout mirror."""
         t = self.targets if targets is None else targets
         valid = [s for s in self.specs if s.kind == "valid"]
-        total = sum(s.stake_wei for s in self.specs)
-        pf = payout_math.payout_factor_wei(total, threshold_wei)
+        scored_at_risk = sum(s.stake_wei for s in valid)   # v2: only SCORED stakes count toward pf
+        pf = payout_math.payout_factor_wei(scored_at_risk, threshold_wei)
         corr_nanos, mmc_nanos = {}, {}
         if valid:
             preds = np.column_stack([s.predictions for s in valid])

@@ -28,6 +28,11 @@ def test_cli_takes_a_round_from_open_to_settled(harness, kinds, tmp_path):
     harness.to_resolvable(plan)
     result = cli(harness.world, work, "run", "--round", str(plan.round_id), "--targets", str(plan.targets_path),
                  "--source", str(harness.source_dir))
+    assert result.exit_code == 1, result.output  # no co-signer and no dev keys: says what is missing, one line
+    assert result.output == ("Error: propose needs co-signers (--signer URL, repeatable) or, for dev/test only, "
+                             "--local-signer-keys\n")
+    result = cli(harness.world, work, "run", "--round", str(plan.round_id), "--targets", str(plan.targets_path),
+                 "--source", str(harness.source_dir), "--local-signer-keys")
     assert result.exit_code == 0, result.output
     assert "Proposed" in result.output and "proposed attempt 0" in result.output
     result = cli(harness.world, work, "settle", "--round", str(plan.round_id))
@@ -45,7 +50,11 @@ def test_cli_takes_a_round_from_open_to_settled(harness, kinds, tmp_path):
 def test_cli_errors_are_one_line(harness, tmp_path):
     result = cli(harness.world, tmp_path, "propose", "--round", "999")
     assert result.exit_code == 1
-    assert result.output == "Error: round 999 is None: results can be proposed only when it is Resolvable\n"
+    assert result.output == "Error: round 999 is not opened: results can be proposed only when it is Resolvable\n"
+    result = cli(harness.world, tmp_path, "status", "--round", "999")
+    assert result.exit_code == 0
+    assert result.output == ("round 999: not opened on this deployment; next: open it: "
+                             "`tournament operator open-round --round 999 ...`\n")
     result = CliRunner().invoke(main, ["operator", "status", "--round", "1", "--rpc", "http://127.0.0.1:9",
                                        "--deployments", harness.world.deployments_dir])
     assert result.exit_code == 1 and "RPC unreachable" in result.output

@@ -50,11 +50,16 @@ def test_round_of_55_models_open_to_settled(harness, kinds, tmp_path):
             assert "no submission file received" in line
         if by_kind[model_id] == "hash_mismatch":
             assert "hash mismatch" in line
+    # every file received is published as uploaded, a mismatching one too (v2); none for no_file
     submitted = {p.name for p in (folder / "submissions").iterdir()}
-    assert submitted == {f"{s.model_id}.csv" for s in plan.specs if s.kind not in ("no_file", "hash_mismatch")}
+    assert submitted == {f"{s.model_id}.csv" for s in plan.specs if s.kind != "no_file"}
     for s in plan.specs:
-        if s.kind not in ("no_file", "hash_mismatch"):
-            assert keccak((folder / "submissions" / f"{s.model_id}.csv").read_bytes()) == keccak(s.raw)
+        published = (folder / "submissions" / f"{s.model_id}.csv")
+        if s.kind == "hash_mismatch":
+            assert keccak(published.read_bytes()) != keccak(s.raw)
+        elif s.kind != "no_file":
+            assert keccak(published.read_bytes()) == keccak(s.raw)
+    assert proposed[-1]["args"]["scoredAtRisk"] == sum(s.stake_wei for s in plan.specs if s.kind == "valid")
 
     # Running again changes nothing.
     again = op.run(plan.round_id)

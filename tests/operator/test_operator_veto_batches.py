@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tournament.operator.pipeline import OperatorError, veto
+from tournament.guardian.actions import GuardianError, veto
+from tournament.operator.common import OperatorError
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,11 @@ def test_veto_then_rescore_and_repropose_with_next_attempt(owners, kinds, tmp_pa
 
     veto(harness.w3, harness.world.deployment, harness.world.guardian, plan.round_id, "targets were flipped")
     assert op.phase(plan.round_id) == "Resolvable"
+    assert op.next_action(plan.round_id).next_step.startswith(
+        "re-propose: attempt 0 was vetoed ('targets were flipped'); fix what the veto names, re-score, then "
+        "propose attempt 1")
+    with pytest.raises(GuardianError, match="is Resolvable: only Proposed results"):
+        veto(harness.w3, harness.world.deployment, harness.world.guardian, plan.round_id, "again")
     second = op.run(plan.round_id, plan.targets_path)
     assert second.phase == "Proposed" and second.attempt == 1, second
     proposals = harness.t.events.ResultsProposed().get_logs(from_block=0, argument_filters={"roundId": plan.round_id})

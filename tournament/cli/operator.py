@@ -1,10 +1,13 @@
 """`tournament operator ...`: the operator's round pipeline from the command line.
 
 Every command is a thin wrapper over `tournament.operator.pipeline.Operator`: it connects to the RPC,
-loads the deployment file for the chain id, loads keys (operator: OPERATOR_KEY or
---operator-keystore; signers: ORACLE_SIGNER_KEYS or --signer-keystore; --anvil-keys for a
-local chain), runs one step and prints one line per thing done. Failures exit 1 with a
-one-line message (the traceback only with `tournament -v`).
+loads the deployment file for the chain id, loads the operator key (OPERATOR_KEY or
+--operator-keystore; --anvil-keys for a local chain), runs one step and prints one line per
+thing done. `propose` and `run` collect the oracle signatures over HTTP from the co-signers
+given with `--signer URL` (repeatable): the operator host holds no signer key. Signing with
+keys held by this process (`--local-signer-keys`: ORACLE_SIGNER_KEYS, --signer-keystore, or
+anvil's keys with --anvil-keys) is for local development and tests only. Failures exit 1
+with a one-line message (the traceback only with `tournament -v`).
 """
 from __future__ import annotations
 
@@ -47,14 +50,15 @@ def failures_exit(fn):
         from tournament.protocol.artifacts import ArtifactsError
         from tournament.chain.client import ChainError
         from tournament.chain.keys import KeyLoadError
-        from tournament.operator.pipeline import OperatorError
+        from tournament.guardian.actions import GuardianError
+        from tournament.operator.common import OperatorError
         from tournament.protocol.results import ResultsError
         from tournament.protocol.signing import SigningError
         from tournament.operator.sources import SourceError
         try:
             return fn(*args, **kwargs)
         except (OperatorError, ChainError, SourceError, KeyLoadError, SigningError, ArtifactsError,
-                ResultsError, OSError) as exc:
+                ResultsError, GuardianError, OSError) as exc:
             if _verbose():
                 raise
             click.echo(f"Error: {exc}", err=True)
@@ -99,14 +103,35 @@ def _signer_accounts(s: Settings) -> list:
     return accounts
 
 
+def _signature_source(s: Settings):
+    """Co-signers over HTTP (--signer URL ...), or local keys with --local-signer-keys (dev/test only)."""
+    from tournament.operator.common import OperatorError
+    from tournament.operator.signatures import HttpSignatureCollector, LocalKeySigners
+    urls = list(getattr(s, "signer", ()) or ())
+    local = bool(getattr(s, "local_signer_keys", False))
+    if urls and local:
+        raise OperatorError("give either --signer URL (co-signers) or --local-signer-keys (dev/test), not both")
+    if urls:
+        return HttpSignatureCollector(urls, timeout_s=s.signer_timeout, attempts=s.signer_attempts)
+    if local:
+        accounts = _signer_accounts(s)
+        if not accounts:
+            raise OperatorError("--local-signer-keys: no keys given (ORACLE_SIGNER_KEYS, --signer-keystore, "
+                                "or --anvil-keys on a local chain)")
+        return LocalKeySigners(accounts)
+    return None  # propose says what is missing
+
+
 def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False):
     from tournament.chain.client import connect, load_contracts
     from tournament.operator.pipeline import Operator
+    signatures = _signature_source(s) if need_signers else None
     w3 = connect(s.rpc)
     deployment, _, _ = load_contracts(w3, Path(s.deployments) if s.deployments else None)
-    signers = _signer_accounts(s) if need_signers else []
-    return Operator(w3, deployment, _operator_account(s), signers, Path(s.work), source,
-                    confirmations=s.confirmations, max_batch_leaves=s.max_batch)
+    template = getattr(s, "artifacts_url", None)
+    return Operator(w3, deployment, _operator_account(s), (), Path(s.work), source,
+                    confirmations=s.confirmations, max_batch_leaves=s.max_batch, signatures=signatures,
+                    artifacts_url_for=(lambda round_id: template.format(round=round_id)) if template else None)
 
 
 def common(fn):
@@ -123,13 +148,36 @@ def common(fn):
         click.option("--operator-keystore", default=None, type=click.Path(dir_okay=False, exists=True),
                      help="Operator keystore (password: env OPERATOR_KEYSTORE_PASSWORD or prompt); "
                           "default: env OPERATOR_KEY."),
-        click.option("--signer-keystore", multiple=True, type=click.Path(dir_okay=False, exists=True),
-                     help="Oracle signer keystore, repeatable (password: env ORACLE_SIGNER_KEYSTORE_PASSWORD "
-                          "or prompt); also env ORACLE_SIGNER_KEYS=key1,key2."),
         click.option("--anvil-keys", is_flag=True,
-                     help="Local chain only: anvil's public test keys (1 operator, 7-9 signers)."),
+                     help="Local chain only: anvil's public test keys (1 operator; 7-9 signers with "
+                          "--local-signer-keys)."),
         click.option("--max-batch", default=None, type=click.IntRange(1),
                      help="Cap on stakes per settle transaction (default: sized from measured gas)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def signing(fn):
+    """Options of the commands that get results signed (propose, run)."""
+    options = [
+        click.option("--signer", multiple=True, metavar="URL",
+                     help="A co-signer's URL (POST {URL}/v1/sign), repeatable: signatures are collected from "
+                          "these until the signer set's threshold; this host holds no signer key."),
+        click.option("--signer-timeout", default=300.0, show_default=True, type=click.FloatRange(0.1),
+                     help="Seconds to wait for each co-signer's answer (it recomputes the round first)."),
+        click.option("--signer-attempts", default=3, show_default=True, type=click.IntRange(1),
+                     help="Tries per co-signer that is down, slow or busy."),
+        click.option("--artifacts-url", default=None, metavar="TEMPLATE",
+                     help="Where co-signers can read the published artifacts, e.g. "
+                          "https://host/rounds/{round}/artifacts/ ({round} is replaced)."),
+        click.option("--local-signer-keys", is_flag=True,
+                     help="DEV/TEST ONLY: sign in this process with keys from ORACLE_SIGNER_KEYS, "
+                          "--signer-keystore, or anvil's (--anvil-keys). Whoever runs it holds the m-of-n."),
+        click.option("--signer-keystore", multiple=True, type=click.Path(dir_okay=False, exists=True),
+                     help="DEV/TEST ONLY, with --local-signer-keys: an oracle signer keystore, repeatable "
+                          "(password: env ORACLE_SIGNER_KEYSTORE_PASSWORD or prompt)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -180,10 +228,11 @@ def score(round_id, targets, **options):
 
 @operator.command()
 @click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@signing
 @common
 @failures_exit
 def propose(round_id, **options):
-    """Sign the results m-of-n and propose them (once per attempt)."""
+    """Collect m-of-n signatures from the co-signers (--signer URL ...) and propose the results (once per attempt)."""
     click.echo(str(make_operator(Settings(**options), need_signers=True).propose(round_id)))
 
 
@@ -202,6 +251,7 @@ def settle(round_id, **options):
 @click.option("--source", default=None, help="Submission store (folder or URL); needed to collect.")
 @click.option("--wait", is_flag=True, help="Keep going: sleep until the next step is due, until settled.")
 @click.option("--max-wait", default="0", help="With --wait, give up after this long (e.g. 2d; 0 = no limit).")
+@signing
 @common
 @failures_exit
 def run(round_id, targets, source, wait, max_wait, **options):
@@ -216,5 +266,5 @@ def run(round_id, targets, source, wait, max_wait, **options):
 @common
 @failures_exit
 def status(round_id, **options):
-    """Show the round's phase, attempt and settled count."""
-    click.echo(str(make_operator(Settings(**options)).status(round_id)))
+    """Show the round's phase, attempt, closed stakes and the operator's next action."""
+    click.echo(str(make_operator(Settings(**options)).next_action(round_id)))

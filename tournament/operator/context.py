@@ -1,0 +1,69 @@
+"""What every step of the pipeline is given: the chain (reads and the sender), the work folder, test hooks.
+
+A `StepContext` is built once per `Operator`; each step module (open_round, collect,
+propose, settle) is a set of functions taking it. Transactions go through one `Transactor`
+holding OPERATOR_ROLE's key (absent for read-only commands: a step that must send says what
+key is missing). `point(name)` calls the test hook at named points of the pipeline, so tests
+can crash a step anywhere and rerun it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from web3 import Web3
+
+from tournament.chain.client import Deployment, Transactor
+from tournament.operator.chain_reads import RoundReads
+from tournament.operator.common import OperatorError, RoundStatus
+from tournament.operator.round_folder import RoundFolder
+
+log = logging.getLogger(__name__)
+
+__all__ = ["StepContext"]
+
+
+@dataclass
+class StepContext:
+    w3: Web3
+    deployment: Deployment
+    chain: RoundReads
+    work_dir: Path
+    tx: Optional[Transactor] = None
+    hook: Optional[Callable[[str], None]] = None
+    poll_s: float = 0.05
+
+    @property
+    def tournament(self):
+        return self.chain.tournament
+
+    def folder(self, round_id: int) -> RoundFolder:
+        return RoundFolder(self.work_dir, round_id)
+
+    def point(self, name: str) -> None:
+        log.debug("pipeline point %s", name)
+        if self.hook is not None:
+            self.hook(name)
+
+    def sender(self) -> Transactor:
+        if self.tx is None:
+            raise OperatorError("this step sends transactions: give the operator key "
+                                "(OPERATOR_KEY, --operator-keystore or --anvil-keys)")
+        return self.tx
+
+    def transact(self, fn, description: str, round_id: int, point: str, gas: Optional[int] = None) -> dict:
+        """Sends `fn`; notes the tx hash in state.json and reaches `point` right after the broadcast."""
+        folder = self.folder(round_id)
+        return self.sender().transact(
+            fn, description, gas=gas,
+            on_sent=lambda h: (folder.note(last_tx={description: "0x" + bytes(h).hex()}), self.point(point)))
+
+    def status(self, round_id: int, actions: Optional[list[str]] = None, next_step: str = "") -> RoundStatus:
+        phase = self.chain.phase(round_id)
+        if phase == "None":
+            return RoundStatus(round_id, phase, 0, 0, 0, list(actions or []), next_step)
+        info = self.chain.get_round(round_id)
+        return RoundStatus(round_id, phase, info["attempt"], info["stakedCount"], info["closedCount"],
+                           list(actions or []), next_step)
