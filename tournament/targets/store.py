@@ -61,7 +61,7 @@ def check_targets_bytes(raw: bytes, name: str = "targets") -> int:
         raise TargetsError(f"{name}: column target must be numbers") from None
     bad = values[~values.isin(TARGET_VALUES)]
     if len(bad):
-        raise TargetsError(f"{name}: target {bad.iloc[0]!r} of id {ids[bad.index[0]]} is not one of "
+        raise TargetsError(f"{name}: target {float(bad.iloc[0])} of id {ids[bad.index[0]]} is not one of "
                            f"{', '.join(str(v) for v in TARGET_VALUES)}")
     return len(frame)
 
