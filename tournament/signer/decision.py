@@ -215,11 +215,13 @@ def explain(requested: Results, mine, evidence: Evidence, artifacts: Optional[Ma
     their_leaves = _artifact_leaves(artifacts.get("leaves.json", b"")) if "leaves.json" in artifacts else None
     their_files = _submission_files(artifacts)
     mine_by_model = {leaf.model_id: leaf for leaf in mine.leaves}
-    for stake in sorted(evidence.stakes, key=lambda s: s.model_id):
+    stakes = sorted(evidence.stakes, key=lambda s: s.model_id)
+    # Causes before consequences: files, leaf sets and statuses first (a withheld file changes
+    # the meta model, hence every other model's mmc), scores afterwards.
+    for stake in stakes:
         model = stake.model_id
         expected_hash = bytes(stake.submission_hash)
         have_file = evidence.files.get(model) is not None
-        receipt = model in evidence.receipt_models
         theirs_file = their_files.get(model)
         if theirs_file is not None and keccak(theirs_file[1]) != expected_hash:
             return (f"model {model}: the artifacts' {theirs_file[0]} has keccak256 {_hex(keccak(theirs_file[1]))}, "
@@ -227,33 +229,35 @@ def explain(requested: Results, mine, evidence: Evidence, artifacts: Optional[Ma
                     + (" (the submission service serves the committed file)" if have_file else ""))
         cause = ""
         if theirs_file is None and have_file:
-            cause = (f"file with a valid receipt withheld" if receipt
+            cause = ("file with a valid receipt withheld" if model in evidence.receipt_models
                      else "file withheld; the submission service serves it")
         if their_leaves is None:
             if cause:
-                return f"model {model}: artifacts have no file for a stake with a committed file of {_hex(expected_hash)} ({cause})"
+                return f"model {model}: artifacts have no file for a stake committed to {_hex(expected_hash)} ({cause})"
             continue
         found = [row for row in their_leaves if row[0] == model]
         if not found:
             return f"no leaf for model {model} (staked {format_nmr(stake.stake_wei)})"
         if len(found) > 1:
             return f"model {model} has {len(found)} leaves, expected 1"
-        _, status, corr, mmc = found[0]
+        status = found[0][1]
         own = mine_by_model[model]
         if status != own.status:
             return (f"leaf of model {model}: status {STATUS.get(status, status)}, expected {STATUS[own.status]}"
                     + (f" ({cause})" if cause else ""))
-        if (corr, mmc) != (own.corr_nanos, own.mmc_nanos):
-            field = "corr" if corr != own.corr_nanos else "mmc"
-            return (f"leaf of model {model}: {field} {corr if field == 'corr' else mmc} nanos, expected "
-                    f"{own.corr_nanos if field == 'corr' else own.mmc_nanos} nanos")
         if cause:
-            return f"model {model}: artifacts have no file for a stake with a valid receipt of {_hex(expected_hash)}"
+            return f"model {model}: artifacts have no file for a stake committed to {_hex(expected_hash)} ({cause})"
     if their_leaves is not None:
-        staked = {s.model_id for s in evidence.stakes}
+        staked = {s.model_id for s in stakes}
         extra = [row[0] for row in their_leaves if row[0] not in staked]
         if extra:
             return f"leaf of model {extra[0]}: the model has no stake in round {requested.round_id} at close"
+        for model, _status, corr, mmc in sorted(their_leaves):
+            own = mine_by_model[model]
+            if corr != own.corr_nanos:
+                return f"leaf of model {model}: corr {corr} nanos, expected {own.corr_nanos} nanos"
+            if mmc != own.mmc_nanos:
+                return f"leaf of model {model}: mmc {mmc} nanos, expected {own.mmc_nanos} nanos"
     if requested.scored_at_risk != mine.scored_at_risk_wei:
         return (f"scored_at_risk {format_nmr(requested.scored_at_risk)}, "
                 f"expected {format_nmr(mine.scored_at_risk_wei)}")
