@@ -1,16 +1,15 @@
-"""A settled round on a fresh anvil, built the way the operator does it, for the auditor's tests.
+"""A settled round on a fresh anvil, built the way the operator does it, for the auditor's chain tests.
 
 `settled_round` (module scope, on tests/conftest.py's `deployed`) runs one whole round:
 four participants' models stake (one valid file each for three of them, plus a constant file,
-a missing file and a file that differs from its commitment), the round resolves, the oracle's
-own pieces score it (score_submissions, build_leaves, ResultsTree), the artifacts folder is
-written as docs/INTERFACES.md lays it out, 2-of-3 signers sign, the operator proposes, the
-challenge window passes and a keeper settles in two batches. When oracle/operator.py's
-pipeline lands, these tests can drive it instead; the artifacts layout is the same.
+a missing file and a file that differs from its commitment), the round resolves, the one
+round scoring (tournament.protocol.round_scoring.score_round) scores it and gives every
+artifact file, 2-of-3 signers sign the v2 Results, the operator proposes, the challenge
+window passes and a keeper settles in two batches. It needs the v2 contracts (EIP-712
+version "2", scoredAtRisk in Results); the pure tests (pure_round.py) do not.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tournament.protocol.artifacts import write_manifest
+from eth_hash.auto import keccak
+
 from tournament.chain.devchain import chain_now, increase_time
-from tournament.protocol.results import ResultsTree, build_leaves
+from tournament.protocol.round_scoring import RoundInputs, StakeAtClose, score_round
 from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
-from tournament.protocol.submissions import submission_hash, score_submissions
+from tournament.protocol.submissions import submission_hash
 
 NMR = 10**18
 ROUND_ID = 1
@@ -65,10 +65,16 @@ def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed:
         me.transact(t.functions.deposit(1000 * NMR), "deposit")
     now = chain_now(w3)
     close_time, resolve_time = now + 3600, now + 3600 + 86_400
-    operator.transact(t.functions.openRound(round_id, close_time, resolve_time), "open round")
+    live_raw = ("id\n" + "".join(f"{i}\n" for i in ids)).encode()
+    open_round = t.functions.openRound
+    if len(t.get_function_by_name("openRound").abi["inputs"]) == 4:    # (v2) the live ids are committed at open
+        operator.transact(open_round(round_id, close_time, resolve_time, keccak(live_raw)), "open round")
+    else:
+        operator.transact(open_round(round_id, close_time, resolve_time), "open round")
 
     uploads: dict[int, bytes] = {}
     model_ids = {}
+    stakes_at_close = []
     for label, index, stake_nmr, corr_mult, kind in plan:
         me = world.transactor(world.keys[index])
         receipt = me.transact(t.functions.createModel(f"{label}-{round_id}"), "create model")
@@ -88,62 +94,29 @@ def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed:
         me.transact(t.functions.stake(round_id, model_id, (stake_nmr + 1) * NMR, corr_mult, 0,
                                       submission_hash(committed)), "stake")
         me.transact(t.functions.unstake(round_id, model_id, NMR), "unstake")
+        stakes_at_close.append(StakeAtClose(model_id, world.keys[index].address, stake_nmr * NMR, corr_mult, 0,
+                                            submission_hash(committed)))
         if kind == "missing":
             continue
         uploads[model_id] = committed if kind != "swapped" else _csv(ids, values[::-1])
 
     increase_time(w3, resolve_time - chain_now(w3) + 1)
 
-    # ---- the oracle's work: score, leaves, artifacts, sign, propose
-    staked = {m: int(t.functions.getStake(round_id, m).call()[0][0]) for m in model_ids.values()}
+    # ---- the oracle's work: the one round scoring, the artifacts as it publishes them, sign, propose
+    targets_raw = pd.DataFrame({"id": ids, "target": targets}).to_csv(index=False).encode()
+    scored = score_round(RoundInputs(round_id, stakes_at_close, uploads, live_raw, targets_raw, []))
     art = folder / "artifacts"
-    (art / "submissions").mkdir(parents=True)
-    pd.DataFrame({"id": ids, "target": targets}).to_csv(art / "targets.csv", index=False)
-    pd.DataFrame({"id": ids}).to_csv(art / "live_ids.csv", index=False)
-    raw_by_model = {}
-    from tournament.protocol.submissions import ValidationResult
-    for label, model_id in model_ids.items():
-        if model_id in uploads:
-            (art / "submissions" / f"{model_id}.csv").write_bytes(uploads[model_id])
-        commitment = [e for e in t.events.StakeChanged().get_logs(from_block=0,
-                      argument_filters={"roundId": round_id, "modelId": model_id})
-                      if e["args"]["submissionHash"] != b"\0" * 32][-1]["args"]["submissionHash"]
-        if model_id not in uploads:
-            raw_by_model[str(model_id)] = ValidationResult(str(model_id), False, "no submission file received",
-                                                           "missing")
-        elif submission_hash(uploads[model_id]) != commitment:
-            raw_by_model[str(model_id)] = ValidationResult(str(model_id), False, "hash mismatch", "hash_mismatch")
-        else:
-            raw_by_model[str(model_id)] = uploads[model_id]
-    target_series = pd.Series(targets, index=pd.Index(ids, name="id"))
-    table = score_submissions(raw_by_model, target_series, {str(m): float(s) for m, s in staked.items()})
-    scores = {int(r.model): (int(r.corr_nanos), int(r.mmc_nanos)) for r in table.itertuples() if r.status == "SCORED"}
-    leaves = build_leaves(round_id, sorted(staked), scores)
-    tree = ResultsTree(leaves, round_id)
-    from tournament.protocol.scoring import meta_model
-    from tournament.protocol.submissions import validate_predictions
-    valid = [(m, validate_predictions(uploads[m], np.array(ids, dtype=object), name=str(m))) for m in sorted(uploads)
-             if not isinstance(raw_by_model[str(m)], ValidationResult)]
-    valid = [(m, v) for m, v in valid if v.valid]
-    meta = meta_model(np.column_stack([v.predictions for _, v in valid]), np.array([float(staked[m]) for m, _ in valid]))
-    pd.DataFrame({"id": ids, "meta_model": meta}).to_csv(art / "meta_model.csv", index=False, float_format="%.17g")
-    owners = {m: t.functions.modelOwner(m).call() for m in staked}
-    table.insert(0, "model_id", table.pop("model").astype(int))
-    table.insert(1, "owner", table["model_id"].map(owners))
-    table.insert(2, "stake_wei", table["model_id"].map(staked).astype(str))
-    table[["model_id", "owner", "stake_wei", "status", "corr", "mmc", "corr_nanos", "mmc_nanos", "message"]].to_csv(
-        art / "scores.csv", index=False)
-    (art / "leaves.json").write_text(json.dumps(
-        [{"roundId": l.round_id, "modelId": l.model_id, "status": l.status, "corr": l.corr_nanos,
-          "mmc": l.mmc_nanos} for l in leaves], indent=1))
-    _, digest = write_manifest(art, round_id)
+    for path, content in scored.artifact_files.items():
+        (art / path).parent.mkdir(parents=True, exist_ok=True)
+        (art / path).write_bytes(content)
+    tree = scored.tree
 
     domain = domain_from_eip712_domain_call(t.functions.eip712Domain().call())
     version = int(t.functions.signerSetVersion().call())
-    results = Results(round_id, 0, tree.root, len(leaves), digest, version)
+    results = Results(round_id, 0, scored.results_root, scored.leaf_count, scored.scored_at_risk_wei,
+                      scored.artifacts_hash, version)
     signatures = sign_results(domain, results, [k.key for k in world.signer_keys[:2]])
-    operator.transact(t.functions.proposeResults(
-        (round_id, 0, tree.root, len(leaves), digest, version), signatures), "propose")
+    operator.transact(t.functions.proposeResults(results.as_tuple(), signatures), "propose")
     increase_time(w3, 86_400 + 1)
     keeper = world.transactor(world.keys[9])
     for batch in tree.batches(batch_size=4):

@@ -120,6 +120,23 @@ def test_round_run_by_the_operator_pipeline_passes_the_audit(settled_round, tmp_
     assert verify_round(chain, read_artifacts(str(settled_round.artifacts_dir))).passed
 
 
+def test_cli_takes_receipts_and_a_targets_source(settled_round, tmp_path):
+    world = settled_round.world
+    args = ["audit", "--round", str(settled_round.round_id), "--rpc", world.rpc_url,
+            "--deployments", world.deployments_dir, "--artifacts", str(settled_round.artifacts_dir), "--json"]
+    source = tmp_path / "targets.csv"
+    source.write_bytes((settled_round.artifacts_dir / "targets.csv").read_bytes())
+    receipts = tmp_path / "receipts"
+    receipts.mkdir()
+    (receipts / "none.json").write_text("[]")
+    result = CliRunner().invoke(main, args + ["--targets-source", str(source), "--receipts", str(receipts)])
+    assert result.exit_code == 0, result.output
+    source.write_bytes(source.read_bytes().replace(b",0.25\n", b",0.75\n", 1))
+    result = CliRunner().invoke(main, args + ["--targets-source", str(source)])
+    assert result.exit_code == 1, result.output
+    assert any(f["field"] == "targets_source" for f in json.loads(result.output)["findings"])
+
+
 def test_artifacts_over_http_read_the_same_as_the_folder(settled_round):
     import functools
     import threading

@@ -353,7 +353,9 @@ def test_a_partial_batch_of_remaining_leaves_verifies_and_a_changed_leaf_does_no
 def test_leaves_json_round_trips_in_canonical_bytes():
     leaves = results_fixture(12)
     data = leaves_to_json(list(reversed(leaves)))
-    assert data == leaves_to_json(leaves) and data.endswith(b"]\n") and b" " not in data
+    # the operator's format since v1: leaf-ordered keys, one space of indent, a trailing newline
+    assert data == leaves_to_json(leaves) and data.endswith(b"\n]\n")
+    assert data.startswith(b'[\n {\n  "roundId": 77,\n  "modelId": ')
     assert leaves_from_json(data) == leaves
     first = json.loads(data)[0]
     assert first == {"roundId": 77, "modelId": leaves[0].model_id, "status": leaves[0].status,

@@ -1,8 +1,10 @@
 """`tournament audit`: verify one round's payouts from the chain's events and the published artifacts.
 
-Reads the round with tournament.auditor.audit's edges, runs the pure verifier and prints a per-stake table
-and a verdict (or JSON with --json). Exit code 0 on PASS, 1 on any discrepancy (each named by
-stake, field, expected and found), 2 when the inputs cannot be read at all.
+Reads the round with tournament.auditor.readers, runs the pure verifier (tournament.auditor.verify)
+and prints a per-stake table and a verdict (or JSON with --json). `--receipts DIR` hands in
+upload receipts (a participant's proof that a file was uploaded); `--targets-source` checks
+targets.csv against the targets as their source publishes them. Exit code 0 on PASS, 1 on any
+discrepancy (each named by stake, field, expected and found), 2 when the inputs cannot be read.
 """
 from __future__ import annotations
 
@@ -12,22 +14,15 @@ from pathlib import Path
 
 import click
 
-NMR_WEI = 10**18
-
-
-def _nmr(amount_wei) -> str:
-    if amount_wei is None:
-        return "-"
-    sign = "-" if amount_wei < 0 else ""
-    whole, frac = divmod(abs(int(amount_wei)), NMR_WEI)
-    return f"{sign}{whole}.{frac:018d}".rstrip("0").rstrip(".")
+from tournament.protocol.units import format_nmr as _nmr
 
 
 def render_table(report) -> str:
     """The human report: summary, per-stake rows, findings, notes."""
     s = report.summary
     lines = [f"round {report.round_id}  phase {report.phase}  staked {s['stakedCount']}  "
-             f"at risk {_nmr(s['totalAtRiskWei'])} NMR  pf {s['payoutFactorWei']}  "
+             f"at risk {_nmr(s['totalAtRiskWei'])} NMR  scored {_nmr(s.get('scoredAtRiskWei'))} NMR  "
+             f"pf {s['payoutFactorWei']}  "
              f"rewards {_nmr(s['rewardsWei'])} NMR  burned {_nmr(s['burnedWei'])} NMR"]
     header = f"{'model':>6} {'owner':<12} {'stake NMR':>12} {'cx':>4} {'mx':>4} {'status':<8} " \
              f"{'corr':>12} {'mmc':>12} {'payout NMR':>14} {'burn NMR':>12} {'result':<8} tx"
@@ -58,14 +53,27 @@ def render_table(report) -> str:
 @click.option("--deployments", "deployments_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, envvar="TOURNAMENT_DEPLOYMENTS",
               help="Folder with <chainId>.json deployment files (default: ./deployments).")
+@click.option("--receipts", "receipts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A folder of upload receipts (*.json) to check with those the artifacts carry.")
+@click.option("--targets-source", "targets_source", default=None, metavar="URL_OR_FILE",
+              help="The round's targets as their source publishes them (http(s) URL or file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | None, as_json: bool) -> None:
+def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | None, receipts_dir: Path | None,
+          targets_source: str | None, as_json: bool) -> None:
     """Recompute every score and payout of a round and compare them with the chain."""
     import requests
 
-    from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
+    from tournament.auditor.readers import read_artifacts, read_chain_view, read_receipts_dir, read_targets_source
+    from tournament.auditor.verify import verify_round
     from tournament.chain.client import ChainError, connect, load_contracts
+    from tournament.protocol.receipts import ReceiptError
 
+    try:  # the local inputs first: a bad receipts folder or targets source fails before any RPC call
+        receipts = read_receipts_dir(str(receipts_dir)) if receipts_dir is not None else []
+        source = read_targets_source(targets_source) if targets_source else None
+    except (FileNotFoundError, OSError, ReceiptError, requests.RequestException) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     try:
         w3 = connect(rpc_url)
         deployment, tournament, nmr = load_contracts(w3, deployments_dir)
@@ -77,7 +85,7 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
     except (ChainError, FileNotFoundError, OSError, requests.RequestException) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
-    report = verify_round(chain, view)
+    report = verify_round(chain, view, targets_source=source, receipts=receipts)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -86,7 +94,7 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
 
 
 def _optional_artifacts(artifacts: str, round_id: int):
-    from tournament.auditor.audit import read_artifacts
+    from tournament.auditor.readers import read_artifacts
 
     try:
         return read_artifacts(artifacts, round_id)

@@ -18,8 +18,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -30,7 +29,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 
+from tournament.protocol import units as _units
 from tournament.protocol.signing import DOMAIN_TYPE_FIELDS
+from tournament.protocol.units import WEI_PER_NMR, NmrAmountError, format_nmr, format_time  # noqa: F401 (re-exported)
 from tournament.chain.client import (PHASES, ChainError, Deployment, Transactor, TransactionReverted, fetch_events,
                           nmr_contract, tournament_contract, with_retries)
 
@@ -42,7 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WEI_PER_NMR = 10**18
 UPLOAD_DOMAIN_NAME = "NumeraireTournament Submissions"
 UPLOAD_DOMAIN_VERSION = "1"
 UPLOAD_TYPES = {
@@ -64,39 +64,11 @@ class ParticipantError(RuntimeError):
 # ------------------------------------------------------------------ human units (pure)
 
 def parse_nmr(text: Union[str, int, Decimal]) -> int:
-    """'12.5' NMR -> 12_500_000_000_000_000_000 wei, exactly (Decimal, no floats).
-
-    Refuses negatives, more than 18 decimals, and anything that is not a plain number.
-    """
-    raw = str(text).strip().replace("_", "")
-    if raw.upper().endswith("NMR"):
-        raw = raw[:-3].strip()
-    if not re.fullmatch(r"\+?(\d+(\.\d*)?|\.\d+)", raw):
-        if raw.startswith("-"):
-            raise ParticipantError(f"amount {text!r} is negative; give a positive NMR amount like 12.5")
-        raise ParticipantError(f"amount {text!r} is not a number; give NMR like 12.5 (at most 18 decimals)")
-    with localcontext() as context:
-        context.prec = 200  # exact for any amount a human types
-        try:
-            wei = Decimal(raw).scaleb(18)
-        except InvalidOperation:
-            raise ParticipantError(f"amount {text!r} is not a number; give NMR like 12.5") from None
-        if wei != wei.to_integral_value():
-            raise ParticipantError(f"amount {text!r} has more than 18 decimals; NMR has 18, "
-                                   "round it to at most 18 decimals")
-        return int(wei)
-
-
-def format_nmr(amount_wei: int, places: Optional[int] = None) -> str:
-    """Wei -> NMR text, exact by default ('12.5'), or rounded to `places` decimals."""
-    sign = "-" if amount_wei < 0 else ""
-    value = Decimal(abs(int(amount_wei))).scaleb(-18)
-    if places is not None:
-        return f"{sign}{value.quantize(Decimal(1).scaleb(-places)):f}"
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return sign + text
+    """'12.5' NMR -> wei, exactly: tournament.protocol.units.parse_nmr, with the participant's error type."""
+    try:
+        return _units.parse_nmr(text)
+    except NmrAmountError as error:
+        raise ParticipantError(str(error)) from None
 
 
 def parse_multiplier(text: Union[str, int, float]) -> int:
@@ -121,10 +93,6 @@ def parse_multiplier(text: Union[str, int, float]) -> int:
     if hundredths >= 2**16:
         raise ParticipantError(f"multiplier {text!r} is far above any round's bounds")
     return int(hundredths)
-
-
-def format_time(timestamp: int) -> str:
-    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # ------------------------------------------------------------------ signed uploads (pure)

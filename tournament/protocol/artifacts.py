@@ -8,8 +8,9 @@ files writes the same bytes, and `artifactsHash = keccak256(manifest bytes)` is 
 signers sign. `build_manifest` / `parse_manifest` / `artifacts_hash` are pure;
 `write_manifest` and `verify_folder` read (and write) only inside the folder they are given.
 
-Suggested layout: targets.csv, submissions/<modelId>.<ext>, meta_model.csv, scores.csv,
-manifest.json.
+Layout (file names in tournament.protocol.constants): live_ids.csv, targets.csv,
+submissions/<modelId>.<ext>, receipts.json, meta_model.csv, scores.csv, leaves.json,
+manifest.json; every one required (protocol v2).
 """
 from __future__ import annotations
 
@@ -23,13 +24,19 @@ from typing import Iterable, Optional, Union
 
 from eth_hash.auto import keccak
 
+from tournament.protocol.constants import (LEAVES_NAME, LIVE_IDS_NAME, MANIFEST_NAME, META_MODEL_NAME, RECEIPTS_NAME,
+                                           SCORES_NAME, SUBMISSIONS_DIR, TARGETS_NAME)
+
 __all__ = [
     "ArtifactsError",
     "FileEntry",
+    "LEAVES_NAME",
+    "LIVE_IDS_NAME",
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
     "META_MODEL_NAME",
     "Manifest",
+    "RECEIPTS_NAME",
     "SCORES_NAME",
     "SUBMISSIONS_DIR",
     "TARGETS_NAME",
@@ -45,12 +52,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "numeraire-tournament-artifacts-v1"
-TARGETS_NAME = "targets.csv"
-META_MODEL_NAME = "meta_model.csv"
-SCORES_NAME = "scores.csv"
-SUBMISSIONS_DIR = "submissions"
 _CHUNK_BYTES = 1 << 20
 _HEX32 = re.compile(r"^0x[0-9a-f]{64}$")
 

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence
 
+from tournament.protocol.constants import Status
 from tournament.protocol.merkle import MerkleTreeError, StandardMerkleTree, process_multiproof
 
 __all__ = [
@@ -36,8 +37,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LEAF_TYPES: list[str] = ["uint256", "uint256", "uint8", "int64", "int64"]
-SCORED = 1
-INVALID = 2
+SCORED = Status.SCORED
+INVALID = Status.INVALID
 SCORE_NANOS_MAX = 1_000_000_000  # a score of 1.0; scores live in [-1e9, 1e9]
 UINT256_MAX = 2**256 - 1
 DEFAULT_BATCH_SIZE = 200
@@ -154,15 +155,15 @@ def batches(leaves: Sequence[Leaf], batch_size: int) -> list[list[Leaf]]:
 
 
 def leaves_to_json(leaves: Sequence[Leaf]) -> bytes:
-    """`leaves.json` of the artifacts folder: `[{roundId, modelId, status, corr, mmc}]` by modelId.
+    """`leaves.json` of the artifacts folder: `[{roundId, modelId, status, corr, mmc}]` sorted by modelId.
 
-    Canonical bytes (sorted keys, no spaces, trailing newline), so the file hashes the same
-    for everyone who writes the same leaves.
+    The one writer of the file (the operator's format since v1: keys in leaf order, one space
+    of indent per level, a trailing newline), so the same leaves always give the same bytes.
     """
-    rows = [{"roundId": leaf.round_id, "modelId": leaf.model_id, "status": leaf.status,
-             "corr": leaf.corr_nanos, "mmc": leaf.mmc_nanos}
+    rows = [{"roundId": int(leaf.round_id), "modelId": int(leaf.model_id), "status": int(leaf.status),
+             "corr": int(leaf.corr_nanos), "mmc": int(leaf.mmc_nanos)}
             for leaf in sorted(leaves, key=lambda leaf: (leaf.round_id, leaf.model_id))]
-    return (json.dumps(rows, sort_keys=True, separators=(",", ":")) + "\n").encode("ascii")
+    return (json.dumps(rows, indent=1) + "\n").encode("ascii")
 
 
 def leaves_from_json(data: bytes) -> list[Leaf]:

@@ -1,0 +1,65 @@
+"""Units: the one NMR amount parser and formatter, and UTC time formatting.
+
+Amounts are integers in wei (1 NMR = 10**18 wei) everywhere in the code; text is only for
+people. `parse_nmr` is exact (Decimal, never float) and refuses anything that is not a plain
+non-negative number with at most 18 decimals. Pure: no I/O.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Optional, Union
+
+from tournament.protocol.constants import NANOS_PER_UNIT, WEI_PER_NMR
+
+__all__ = ["NANOS_PER_UNIT", "NmrAmountError", "WEI_PER_NMR", "format_nmr", "format_time", "parse_nmr"]
+
+NMR_DECIMALS = 18
+
+
+class NmrAmountError(ValueError):
+    """An NMR amount typed by a person that is not a valid amount (the message says why)."""
+
+
+def parse_nmr(text: Union[str, int, Decimal]) -> int:
+    """'12.5' NMR -> 12_500_000_000_000_000_000 wei, exactly (Decimal, no floats).
+
+    Refuses negatives, more than 18 decimals, and anything that is not a plain number.
+    """
+    raw = str(text).strip().replace("_", "")
+    if raw.upper().endswith("NMR"):
+        raw = raw[:-3].strip()
+    if not re.fullmatch(r"\+?(\d+(\.\d*)?|\.\d+)", raw):
+        if raw.startswith("-"):
+            raise NmrAmountError(f"amount {text!r} is negative; give a positive NMR amount like 12.5")
+        raise NmrAmountError(f"amount {text!r} is not a number; give NMR like 12.5 (at most 18 decimals)")
+    with localcontext() as context:
+        context.prec = 200  # exact for any amount a human types
+        try:
+            wei = Decimal(raw).scaleb(NMR_DECIMALS)
+        except InvalidOperation:
+            raise NmrAmountError(f"amount {text!r} is not a number; give NMR like 12.5") from None
+        if wei != wei.to_integral_value():
+            raise NmrAmountError(f"amount {text!r} has more than 18 decimals; NMR has 18, "
+                                 "round it to at most 18 decimals")
+        return int(wei)
+
+
+def format_nmr(amount_wei: Optional[int], places: Optional[int] = None, *, none: str = "-") -> str:
+    """Wei -> NMR text, exact by default ('12.5'), or rounded to `places` decimals; `none` for None."""
+    if amount_wei is None:
+        return none
+    sign = "-" if amount_wei < 0 else ""
+    value = Decimal(abs(int(amount_wei))).scaleb(-NMR_DECIMALS)
+    if places is not None:
+        return f"{sign}{value.quantize(Decimal(1).scaleb(-places)):f}"
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return sign + text
+
+
+def format_time(timestamp: int) -> str:
+    """Unix seconds -> '2026-11-30 17:35 UTC'."""
+    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
