@@ -25,7 +25,7 @@ from tournament.protocol.results import ResultsTree, leaves_to_json
 from tournament.protocol.signing import Domain, UploadReceipt, sign_receipt
 from tournament.signer.chain import RoundOnChain, StakeCommit
 from tournament.signer.gather import Sources
-from tournament.signer.receipts import SignedReceipt, receipts_json
+from tournament.protocol.receipts import SignedReceipt, receipts_to_json
 from tournament.signer.recompute import recompute
 from tournament.signer.service import SignerService
 from tournament.targets.store import TargetsStore
@@ -89,6 +89,7 @@ class World:
             files["leaves.json"] = leaves_to_json(leaves)
         if edit is not None:
             edit(files)
+        files.pop(art.MANIFEST_NAME, None)
         manifest = art.build_manifest(ROUND, [art.file_entry(p, b) for p, b in files.items()])
         self.counter[0] += 1
         folder = self.root / f"artifacts-{self.counter[0]}"
@@ -96,6 +97,7 @@ class World:
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             (folder / path).write_bytes(raw)
         the_leaves = list(leaves) if leaves is not None else list(scoring.leaves)
+        assert scoring.round_id == ROUND
         if root is None:
             try:
                 root = ResultsTree(the_leaves, ROUND).root
@@ -128,7 +130,7 @@ def world(tmp_path) -> World:
         values = [0.5] * len(ids) if model_id == 16 else list(np.round(rng.random(len(ids)), 6))
         raw = predictions_csv(ids, values)
         files[model_id] = raw
-        stakes.append(StakeCommit(model_id, stake_nmr * NMR, keccak(raw)))
+        stakes.append(StakeCommit(model_id, stake_nmr * NMR, keccak(raw), accounts[model_id % 5].address, 200, 0))
         receipt = UploadReceipt(ROUND, model_id, keccak(raw), CLOSE_TIME - 1000 + model_id)
         receipts.append(SignedReceipt(receipt, sign_receipt(receipt_key, domain, receipt)))
     submissions = tmp_path / "submissions"
@@ -136,7 +138,7 @@ def world(tmp_path) -> World:
     for raw in files.values():
         (submissions / ("0x" + keccak(raw).hex())).write_bytes(raw)
     (tmp_path / "live_ids.csv").write_bytes(live_ids_raw)
-    (tmp_path / "service-receipts.json").write_bytes(receipts_json(receipts))
+    (tmp_path / "service-receipts.json").write_bytes(receipts_to_json(receipts))
     TargetsStore(tmp_path / "targets").publish(ROUND, targets_raw)
     state = RoundOnChain(round_id=ROUND, block_number=100, phase="Resolvable", attempt=0, close_time=CLOSE_TIME,
                          staked_count=len(stakes), live_ids_hash=keccak(live_ids_raw), signer_set_version=1,

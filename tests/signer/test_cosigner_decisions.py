@@ -46,7 +46,7 @@ def test_honest_round_is_signed_with_a_signature_the_contract_accepts(world):
 def test_withheld_file_with_a_receipt_is_refused(world):
     files = {m: raw for m, raw in world.files.items() if m != 12}
     scoring = recompute(ROUND, world.stakes, files, world.live_ids_raw, world.targets_raw, world.receipts)
-    assert scoring.root != world.honest().root
+    assert scoring.results_root != world.honest().results_root
     reason = _refused(world, world.publish(scoring))
     assert reason == "leaf of model 12: status INVALID, expected SCORED (file with a valid receipt withheld)"
 

@@ -30,6 +30,9 @@ class StakeCommit:
     model_id: int
     stake_wei: int
     submission_hash: bytes
+    owner: str = ""
+    corr_mult: int = 0
+    mmc_mult: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,15 +130,16 @@ class Web3RoundReader:
         stakes: tuple[StakeCommit, ...] = ()
         opened = self._opened(round_id, block) if phase != "None" else None
         if opened is not None:
-            latest: dict[int, list] = {}
+            latest: dict[int, dict] = {}
             for event in fetch_events(self.tournament.events.StakeChanged, opened, block,
                                       argument_filters={"roundId": round_id}):
                 args = event["args"]
-                entry = latest.setdefault(int(args["modelId"]), [0, ZERO32])
-                entry[0] = int(args["total"])
-                if bytes(args["submissionHash"]) != ZERO32:
-                    entry[1] = bytes(args["submissionHash"])
-            stakes = tuple(StakeCommit(m, latest[m][0], latest[m][1]) for m in sorted(latest) if latest[m][0] > 0)
+                entry = latest.setdefault(int(args["modelId"]), {"submission_hash": ZERO32})
+                entry.update(stake_wei=int(args["total"]), owner=args["owner"], corr_mult=int(args["corrMult"]),
+                             mmc_mult=int(args["mmcMult"]))
+                if bytes(args["submissionHash"]) != ZERO32:   # the latest non-zero commitment counts
+                    entry["submission_hash"] = bytes(args["submissionHash"])
+            stakes = tuple(StakeCommit(model_id=m, **latest[m]) for m in sorted(latest) if latest[m]["stake_wei"] > 0)
             if len(stakes) != int(info["stakedCount"]):
                 raise ChainError(f"round {round_id}: StakeChanged events show {len(stakes)} staked models at block "
                                  f"{block}, the contract counts {info['stakedCount']}; the RPC's logs look incomplete")

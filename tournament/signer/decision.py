@@ -199,7 +199,8 @@ def explain(requested: Results, mine, evidence: Evidence, artifacts: Optional[Ma
     leaf count, root, then the first artifacts file that differs. Without artifacts it names
     the first signed field that differs.
     """
-    summary = compare(requested, mine.root, len(mine.leaves), mine.scored_at_risk_wei, mine.artifacts_hash)
+    own_root = mine.results_root or b"\x00" * 32
+    summary = compare(requested, own_root, mine.leaf_count, mine.scored_at_risk_wei, mine.artifacts_hash)
     if summary is None:
         return "no difference"
     if not artifacts:
@@ -223,12 +224,17 @@ def explain(requested: Results, mine, evidence: Evidence, artifacts: Optional[Ma
         expected_hash = bytes(stake.submission_hash)
         have_file = evidence.files.get(model) is not None
         theirs_file = their_files.get(model)
-        if theirs_file is not None and keccak(theirs_file[1]) != expected_hash:
-            return (f"model {model}: the artifacts' {theirs_file[0]} has keccak256 {_hex(keccak(theirs_file[1]))}, "
-                    f"the stake committed to {_hex(expected_hash)}"
-                    + (" (the submission service serves the committed file)" if have_file else ""))
+        own_path = mine.outcome(model).file_path
+        own_file = mine.files.get(own_path) if own_path else None
+        if theirs_file is not None and theirs_file[1] != own_file:
+            if keccak(theirs_file[1]) != expected_hash:
+                return (f"model {model}: the artifacts' {theirs_file[0]} has keccak256 {_hex(keccak(theirs_file[1]))}, "
+                        f"the stake committed to {_hex(expected_hash)}"
+                        + (" (the submission service serves the committed file)" if have_file else ""))
+            return (f"model {model}: the artifacts have the committed file {theirs_file[0]}, but the submission "
+                    "service does not serve it")
         cause = ""
-        if theirs_file is None and have_file:
+        if theirs_file is None and own_file is not None:
             cause = ("file with a valid receipt withheld" if model in evidence.receipt_models
                      else "file withheld; the submission service serves it")
         if their_leaves is None:
@@ -261,10 +267,10 @@ def explain(requested: Results, mine, evidence: Evidence, artifacts: Optional[Ma
     if requested.scored_at_risk != mine.scored_at_risk_wei:
         return (f"scored_at_risk {format_nmr(requested.scored_at_risk)}, "
                 f"expected {format_nmr(mine.scored_at_risk_wei)}")
-    if requested.leaf_count != len(mine.leaves):
-        return f"leaf_count {requested.leaf_count}, expected {len(mine.leaves)}"
-    if requested.results_root != mine.root:
-        return f"results_root {_hex(requested.results_root)}, expected {_hex(mine.root)} (the artifacts' leaves match mine)"
+    if requested.leaf_count != mine.leaf_count:
+        return f"leaf_count {requested.leaf_count}, expected {mine.leaf_count}"
+    if requested.results_root != own_root:
+        return f"results_root {_hex(requested.results_root)}, expected {_hex(own_root)} (the artifacts' leaves match mine)"
     for path in sorted(set(mine.files) | set(artifacts) - {"manifest.json"}):
         if path == "manifest.json":
             continue

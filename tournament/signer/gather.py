@@ -23,8 +23,9 @@ from tournament.operator.sources import SourceError, open_source
 from tournament.protocol.signing import Domain
 from tournament.signer.chain import RoundOnChain, SignerChain
 from tournament.signer.decision import Evidence, NotReady, Refusal
-from tournament.signer.receipts import (RECEIPTS_NAME, ReceiptError, SignedReceipt, parse_receipts, recover_all,
-                                        usable_receipts)
+from tournament.protocol.constants import RECEIPTS_NAME
+from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts
+from tournament.signer.receipts import recover_all, usable_receipts
 from tournament.targets.client import TargetsNotPublished, TargetsSourceError, fetch_targets
 
 __all__ = ["Gathered", "Sources", "gather", "read_location"]
@@ -64,6 +65,7 @@ class Sources:
 class Gathered:
     evidence: Evidence
     receipts: tuple[SignedReceipt, ...]
+    served: dict          # model id -> the bytes the submission service served (any hash), for scoring
 
 
 def read_location(location: str, timeout_s: float = 30.0) -> Optional[bytes]:
@@ -132,9 +134,10 @@ def gather(state: RoundOnChain, domain: Domain, chain: SignerChain, sources: Sou
     recovered = recover_all(domain, found)
     holders = chain.receipt_signers([a for _, a in recovered if a is not None], state.block_number) if recovered else set()
     receipts = usable_receipts(recovered, round_id, state.close_time, holders)
-    if len(receipts) < len({r.key for r in found}):
+    distinct = len({r.sort_key() for r in found})
+    if len(receipts) < distinct:
         log.info("round %s: %d of %d distinct receipts count (others: bad signature, no RECEIPT_ROLE, other round "
-                 "or after close)", round_id, len(receipts), len({r.key for r in found}))
+                 "or after close)", round_id, len(receipts), distinct)
     committed = {s.model_id: bytes(s.submission_hash) for s in state.stakes}
     receipt_models = frozenset(r.receipt.model_id for r in receipts
                                if committed.get(r.receipt.model_id) == r.receipt.submission_hash)
@@ -144,11 +147,14 @@ def gather(state: RoundOnChain, domain: Domain, chain: SignerChain, sources: Sou
     except SourceError as error:
         raise NotReady(str(error)) from None
     files: dict[int, bytes] = {}
+    served: dict[int, bytes] = {}
     for stake in state.stakes:
         try:
             raw = source.fetch(round_id, stake.model_id, bytes(stake.submission_hash))
         except SourceError as error:
             raise NotReady(f"submission service: {error}") from None
+        if raw is not None:
+            served[stake.model_id] = raw   # a mismatching file is scored INVALID, as the operator does
         if raw is not None and keccak(raw) == bytes(stake.submission_hash):
             files[stake.model_id] = raw
             continue
@@ -158,4 +164,4 @@ def gather(state: RoundOnChain, domain: Domain, chain: SignerChain, sources: Sou
                           f"exists, but the submission service {state_text}; the round cannot be recomputed")
     evidence = Evidence(stakes=state.stakes, files=files, receipt_models=receipt_models,
                         live_ids_raw=live_ids_raw, targets_raw=targets_raw)
-    return Gathered(evidence, tuple(receipts))
+    return Gathered(evidence, tuple(receipts), served)

@@ -51,7 +51,7 @@ class Metrics:
 
 def _fetch_artifacts(url: str) -> tuple[Optional[dict], str]:
     """The operator's artifacts (path -> bytes), only to explain a mismatch; (None, why) when unreadable."""
-    from tournament.auditor.audit import read_artifacts
+    from tournament.auditor.readers import read_artifacts
 
     location = unquote(urlparse(url).path) if url.startswith("file://") else url
     try:
@@ -138,10 +138,14 @@ class SignerService:
         domain = self.chain.domain()
         computing = time.monotonic()
         gathered = gather(state, domain, self.chain, self.sources, request.artifacts_url)
-        mine = recompute(request.round_id, state.stakes, gathered.evidence.files, gathered.evidence.live_ids_raw,
-                         gathered.evidence.targets_raw, gathered.receipts)
+        try:
+            mine = recompute(request.round_id, state.stakes, gathered.served, gathered.evidence.live_ids_raw,
+                             gathered.evidence.targets_raw, gathered.receipts)
+        except ValueError as error:   # unusable live ids or targets (TablesError, RoundScoringError)
+            raise Refusal(f"round {request.round_id} cannot be scored from its published inputs: {error}") from None
         self.metrics.recompute_seconds.observe(time.monotonic() - computing)
-        mismatch = compare(results, mine.root, len(mine.leaves), mine.scored_at_risk_wei, mine.artifacts_hash)
+        mismatch = compare(results, mine.results_root or b"\x00" * 32, mine.leaf_count, mine.scored_at_risk_wei,
+                           mine.artifacts_hash)
         if mismatch is not None:
             artifacts, problem = (_fetch_artifacts(request.artifacts_url) if request.artifacts_url
                                   else (None, "no artifacts_url in the request"))
