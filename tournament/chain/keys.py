@@ -8,30 +8,47 @@ messages name the file or the variable and what to do, and never contain key mat
 passwords. `anvil_test_keys` gives the well-known, public dev keys of anvil's default
 mnemonic, for tests and local demos only. I/O here is limited to reading and writing the
 keystore file named by the caller and reading the environment.
+
+Co-signers hold exactly one key per process, behind `DigestSigner` (an address and
+`sign_digest(32 bytes) -> 65-byte signature`): `LocalDigestSigner` wraps a loaded account
+(keystore or environment), `CommandDigestSigner` runs an external command (a hardware-wallet
+or KMS bridge) that reads the digest hex on stdin and writes the signature hex on stdout.
+Every signature, whatever produced it, is normalised to the contract's form (v in {27, 28},
+low s) and checked by recovering its address before it is used. `load_signer` picks one
+from command-line values.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shlex
+import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Protocol, Sequence, Union
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 
 __all__ = [
     "ANVIL_FIRST_ADDRESS",
     "ANVIL_MNEMONIC",
+    "CommandDigestSigner",
     "DEFAULT_KEY_ENV",
+    "DigestSigner",
     "KeyLoadError",
+    "LocalDigestSigner",
+    "SignerKeyError",
     "anvil_test_accounts",
     "anvil_test_keys",
     "key_from_env",
     "load_account",
     "load_keystore",
+    "load_signer",
     "new_keystore",
+    "normalize_signature",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,20 +107,34 @@ def _read_keystore(path: Path) -> dict:
     return keystore
 
 
+def _password_from_file(path: PathLike) -> str:
+    try:
+        # One trailing newline is how editors and `echo` write a file; it is not part of the password.
+        return Path(path).read_text().removesuffix("\n").removesuffix("\r")
+    except FileNotFoundError:
+        raise KeyLoadError(f"password file {path}: no such file") from None
+    except OSError as error:
+        raise KeyLoadError(f"password file {path}: cannot be read ({error.strerror})") from None
+
+
 def load_keystore(
     path: PathLike,
     password: Optional[str] = None,
     *,
     password_env: Optional[str] = None,
+    password_file: Optional[PathLike] = None,
     prompt: Optional[Prompt] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> LocalAccount:
     """Decrypt a keystore file. The password is `password`, else the environment variable named
-    `password_env`, else `prompt(question)` (e.g. a hidden click prompt); one is required."""
+    `password_env`, else the file `password_file`, else `prompt(question)` (e.g. a hidden click
+    prompt); one is required."""
     path = Path(path)
     keystore = _read_keystore(path)
     if password is None and password_env is not None:
         password = _env_value(password_env, environ)
+    if password is None and password_file is not None:
+        password = _password_from_file(password_file)
     if password is None and prompt is not None:
         password = prompt(f"Password for keystore {path}")
     if password is None:
@@ -170,6 +201,173 @@ def new_keystore(
         handle.write("\n")
     log.info("wrote keystore %s for %s", path, account.address)
     return account.address
+
+
+# ------------------------------------------------------------------ one signer key per process
+
+class SignerKeyError(KeyLoadError):
+    """A signer that cannot sign, or whose signature is not by the expected address."""
+
+
+class DigestSigner(Protocol):
+    """One signer key: its address and a signature over a 32-byte digest (r || s || v, v 27/28, low s)."""
+
+    @property
+    def address(self) -> str: ...
+
+    def sign_digest(self, digest: bytes) -> bytes: ...
+
+
+def normalize_signature(signature: Union[bytes, str], digest: bytes, expected_address: Optional[str],
+                        source: str) -> tuple[bytes, str]:
+    """`(signature, signer)` in the contract's form: 65 bytes, v in {27, 28}, low s.
+
+    Accepts v as 0/1 and high-s twins (some HSMs and KMS return them) and rewrites them; the
+    recovered address must be `expected_address` when one is given.
+    """
+    from eth_keys import keys
+    from eth_keys.exceptions import BadSignature, ValidationError
+
+    if isinstance(signature, str):
+        text = signature.strip()
+        text = text[2:] if text[:2] in ("0x", "0X") else text
+        try:
+            signature = bytes.fromhex(text)
+        except ValueError:
+            raise SignerKeyError(f"{source}: the signature is not hex") from None
+    raw = bytes(signature)
+    if len(raw) != 65:
+        raise SignerKeyError(f"{source}: the signature has {len(raw)} bytes, expected 65 (r || s || v)")
+    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+    if v >= 27:
+        v -= 27
+    if v not in (0, 1) or not 0 < r < SECP256K1_N or not 0 < s < SECP256K1_N:
+        raise SignerKeyError(f"{source}: not a secp256k1 signature (r, s out of range or v not 27/28)")
+    if s > SECP256K1_N // 2:
+        s, v = SECP256K1_N - s, 1 - v   # the low-s twin of the same signature
+    try:
+        address = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest).to_checksum_address()
+    except (BadSignature, ValidationError):
+        raise SignerKeyError(f"{source}: the signature recovers to no public key") from None
+    if expected_address is not None and int(address, 16) != int(expected_address, 16):
+        raise SignerKeyError(f"{source}: the signature is by {address}, not by the signer {expected_address}; "
+                             "refusing to use it")
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v + 27]), address
+
+
+class LocalDigestSigner:
+    """A key held in this process (decrypted keystore or environment variable)."""
+
+    def __init__(self, account: LocalAccount, source: str):
+        self._account = account
+        self.source = source
+
+    def __repr__(self) -> str:  # never the key
+        return f"LocalDigestSigner({self.address}, {self.source})"
+
+    @property
+    def address(self) -> str:
+        return self._account.address
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        signature = bytes(Account.unsafe_sign_hash(bytes(digest), self._account.key).signature)
+        return normalize_signature(signature, bytes(digest), self.address, self.source)[0]
+
+
+# The keccak of a fixed text: nobody can find Results whose EIP-712 digest equals it, so the
+# probe signature asked of a signing command can never be replayed as a signature over results.
+PROBE_DIGEST = keccak(b"tournament co-signer probe: not a protocol message")
+
+
+class CommandDigestSigner:
+    """An external signing command: digest hex (0x + 64) on stdin, signature hex (65 bytes) on stdout.
+
+    The command runs once per signature with a timeout; its signature is normalised and must
+    recover to `expected_address`. Without an expected address the command is asked once for
+    a probe signature, and the address it recovers to is pinned for the life of the process.
+    """
+
+    def __init__(self, command: Union[str, Sequence[str]], expected_address: Optional[str] = None, *,
+                 timeout_s: float = 60.0):
+        self.argv = shlex.split(command) if isinstance(command, str) else list(command)
+        if not self.argv:
+            raise SignerKeyError("the signing command is empty")
+        self.timeout_s = timeout_s
+        self.source = f"signing command {self.argv[0]}"
+        if expected_address is not None:
+            from eth_utils import is_address, to_checksum_address
+            if not is_address(expected_address):
+                raise SignerKeyError(f"--signer-address {expected_address!r} is not an address")
+            expected_address = to_checksum_address(expected_address)
+        self._address = expected_address
+        probe_signature = self._run(PROBE_DIGEST)
+        _, address = normalize_signature(probe_signature, PROBE_DIGEST, self._address, self.source)
+        self._address = address
+        log.info("%s signs as %s", self.source, address)
+
+    def __repr__(self) -> str:
+        return f"CommandDigestSigner({self._address}, {self.argv[0]!r})"
+
+    @property
+    def address(self) -> str:
+        assert self._address is not None
+        return self._address
+
+    def _run(self, digest: bytes) -> str:
+        try:
+            done = subprocess.run(self.argv, input="0x" + bytes(digest).hex() + "\n", capture_output=True,
+                                  text=True, timeout=self.timeout_s, check=False)
+        except FileNotFoundError:
+            raise SignerKeyError(f"{self.source}: no such program") from None
+        except subprocess.TimeoutExpired:
+            raise SignerKeyError(f"{self.source}: no answer within {self.timeout_s:.0f}s") from None
+        except OSError as error:
+            raise SignerKeyError(f"{self.source}: cannot run ({error.strerror})") from None
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [""])[-1][:200]
+            raise SignerKeyError(f"{self.source}: exit status {done.returncode}" + (f" ({last})" if last else ""))
+        lines = done.stdout.strip().splitlines()
+        if not lines:
+            raise SignerKeyError(f"{self.source}: printed no signature")
+        return lines[-1]
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        return normalize_signature(self._run(bytes(digest)), bytes(digest), self.address, self.source)[0]
+
+
+def load_signer(
+    *,
+    keystore: Optional[PathLike] = None,
+    password_env: Optional[str] = None,
+    password_file: Optional[PathLike] = None,
+    key_env: Optional[str] = None,
+    sign_command: Optional[str] = None,
+    signer_address: Optional[str] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> DigestSigner:
+    """Exactly one signer key from command-line values: a keystore (+ password source), a key
+    variable, or an external signing command. `signer_address`, when given, must match."""
+    given = [name for name, value in (("--keystore", keystore), ("--key-env", key_env),
+                                       ("--sign-command", sign_command)) if value]
+    if len(given) != 1:
+        raise KeyLoadError("give exactly one signer key source: --keystore (with --password-env or "
+                           "--password-file), --key-env, or --sign-command"
+                           + (f" (got {', '.join(given)})" if given else ""))
+    if sign_command:
+        return CommandDigestSigner(sign_command, signer_address)
+    if keystore:
+        if password_env is None and password_file is None:
+            raise KeyLoadError(f"keystore {keystore}: give its password with --password-env VAR or --password-file PATH")
+        account = load_keystore(keystore, password_env=password_env, password_file=password_file, environ=environ)
+        signer = LocalDigestSigner(account, f"keystore {keystore}")
+    else:
+        signer = LocalDigestSigner(key_from_env(str(key_env), environ=environ), f"environment variable {key_env}")
+    from eth_utils import is_address
+    if signer_address is not None and not is_address(signer_address):
+        raise KeyLoadError(f"--signer-address {signer_address!r} is not an address")
+    if signer_address is not None and int(signer_address, 16) != int(signer.address, 16):
+        raise SignerKeyError(f"{signer.source} holds the key of {signer.address}, not of {signer_address}")
+    return signer
 
 
 @lru_cache(maxsize=None)

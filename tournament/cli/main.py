@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "serve": "tournament.cli.serve:serve",
     "audit": "tournament.cli.audit:audit",
     "demo": "tournament.cli.demo:demo",
+    "signer": "tournament.cli.signer:signer",
+    "targets": "tournament.cli.targets:targets",
 }
 
 
