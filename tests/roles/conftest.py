@@ -65,7 +65,10 @@ def assert_one_line_error(result: CliResult, *fragments: str, exit_code: int = 1
     assert result.exit_code == exit_code, (result.exit_code, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     lines = result.error_lines
+    if exit_code == 2:  # click's usage errors add the usage line and a --help hint before the error
+        lines = [line for line in lines if line.startswith("Error:")]
     assert len(lines) == 1, lines
+    assert lines[0].startswith("Error: "), lines
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
