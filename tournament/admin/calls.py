@@ -130,7 +130,7 @@ def format_config_value(name: str, value: int) -> str:
     if kind == "bps":
         return f"{value / 100:g}%"
     if kind == "duration":
-        for unit, seconds in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
+        for unit, seconds in (("d", 86_400), ("h", 3600), ("m", 60)):
             if value and value % seconds == 0:
                 return f"{value // seconds}{unit}"
         return f"{value}s"

@@ -8,6 +8,8 @@ KEEPER_KEY. The logic lives in tournament.keeper; this module reads options and 
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import click
 
 from tournament.cli.role_options import Sender, chain_options, key_options, open_chain
@@ -23,15 +25,18 @@ def keeper() -> None:
     """Anyone's upkeep: settle accepted rounds, refund refundable stakes."""
 
 
-def refund_command(name: str = "refund", role: str = "keeper") -> click.Command:
-    """The refund command; the participant group can add the same command under its own name."""
+def refund_command(name: str = "refund", role: str = "keeper", key_env: Optional[str] = None,
+                   password_env: Optional[str] = None) -> click.Command:
+    """The refund command. The participant group adds the same command with its own key variables:
+    `participant.add_command(refund_command("refund", "participant", "TOURNAMENT_PRIVATE_KEY",
+    "TOURNAMENT_KEYSTORE_PASSWORD"))`."""
 
     @click.command(name)
     @click.option("--round", "round_id", required=True, type=click.IntRange(1, None), help="The round.")
     @click.option("--model", "model_id", type=click.IntRange(0, None), default=None,
                   help="Only this model's stake (default: every unsettled stake of the round).")
     @chain_options
-    @key_options(role)
+    @key_options(role, key_env, password_env)
     def refund(round_id: int, model_id, **o) -> None:
         """Refund stakes of a round in full when the oracle failed: no results accepted in time, or
         results accepted but a stake still unsettled settleTimeout later. Anyone may do it."""

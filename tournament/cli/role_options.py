@@ -27,16 +27,19 @@ def chain_options(fn):
     return fn
 
 
-def key_options(role: str):
-    """--keystore, --password-env, --key-env, --confirmations, with role-specific defaults."""
+def key_options(role: str, key_env: Optional[str] = None, password_env: Optional[str] = None):
+    """--keystore, --password-env, --key-env, --confirmations, with role-specific defaults
+    (<ROLE>_KEY and <ROLE>_KEYSTORE_PASSWORD unless named)."""
     upper = role.upper()
+    key_env = key_env or f"{upper}_KEY"
+    password_env = password_env or f"{upper}_KEYSTORE_PASSWORD"
 
     def decorate(fn):
         fn = click.option("--confirmations", default=0, show_default=True, type=click.IntRange(0, 64),
                           help="Blocks to wait after each transaction is mined.")(fn)
-        fn = click.option("--key-env", default=f"{upper}_KEY", show_default=True,
+        fn = click.option("--key-env", default=key_env, show_default=True,
                           help="Environment variable with a hex private key, used when no keystore is given.")(fn)
-        fn = click.option("--password-env", default=f"{upper}_KEYSTORE_PASSWORD", show_default=True,
+        fn = click.option("--password-env", default=password_env, show_default=True,
                           help="Environment variable with the keystore password (else you are asked).")(fn)
         fn = click.option("--keystore", type=click.Path(dir_okay=False, path_type=Path),
                           help=f"Encrypted keystore with the {role}'s key.")(fn)
