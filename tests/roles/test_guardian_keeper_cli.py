@@ -164,3 +164,40 @@ def test_refund_errors_are_one_line(deployed, cli, owners):
     line = assert_one_line_error(cli("keeper", "refund", "--round", rid, env={"KEEPER_KEY": broke}))
     assert "Error:" in line
     assert phase(deployed, built.round_id) == "Refunding"
+
+
+def test_participant_alias_of_refund_uses_the_participants_key_variable(deployed, owners):
+    """The command the participant group adds as `participant refund` (same code, its own key variable)."""
+    from click.testing import CliRunner
+
+    from tournament.cli.keeper import refund_command
+
+    built = build_round(deployed, owners, until="Refunding")
+    owner, model_id = owners[0]
+    before = deployed.tournament.functions.balanceOf(owner.address).call()
+    command = refund_command("refund", "participant", "TOURNAMENT_PRIVATE_KEY", "TOURNAMENT_KEYSTORE_PASSWORD")
+    result = CliRunner().invoke(command, ["--round", str(built.round_id), "--model", str(model_id)],
+                                env={"TOURNAMENT_RPC": deployed.rpc_url,
+                                     "TOURNAMENT_DEPLOYMENTS": deployed.deployments_dir,
+                                     "TOURNAMENT_PRIVATE_KEY": "0x" + bytes(owner.key).hex()})
+    assert result.exit_code == 0, result.output
+    assert deployed.tournament.functions.balanceOf(owner.address).call() == before + built.stakes[0].stake_wei
+
+
+def test_approval_plan_follows_the_approve_from_zero_rule(deployed, monkeypatch):
+    from tournament.admin import calls
+    from tournament.admin.connection import open_tournament
+
+    chain = open_tournament(deployed.rpc_url, deployed.deployments_dir)
+    admin, spender = deployed.admin.address, deployed.tournament.address
+    tx(deployed, deployed.admin).transact(deployed.nmr.functions.approve(spender, 5), "a small allowance")
+    monkeypatch.setattr(calls, "has_change_approval", lambda _chain: True)
+    (legacy,) = calls.approval_calls(chain, admin, 9)
+    assert legacy.signature == "changeApproval(address,uint256,uint256)"
+    assert legacy.fn.args == (spender, 5, 9) and legacy.to == deployed.nmr.address
+    monkeypatch.setattr(calls, "has_change_approval", lambda _chain: False)
+    reset, approve = calls.approval_calls(chain, admin, 9)
+    assert (reset.fn.args, approve.fn.args) == ((spender, 0), (spender, 9))
+    assert calls.approval_calls(chain, admin, 5) == []
+    monkeypatch.undo()
+    assert calls.has_change_approval(chain) is False  # the project's NMR has no changeApproval
