@@ -35,8 +35,11 @@ $(BRIDGE): tools/solc-bridge.js $(STAMP_NODE)
 	printf '#!/bin/sh\nexec node "%s/tools/solc-bridge.js" "$$@"\n' "$(CURDIR)" > $@
 	chmod +x $@
 
+# The package ships the ABIs (and bytecode) it uses: tournament/chain/abi/*.json, committed;
+# tests/chain/test_shipped_abis.py fails if they differ from this compile.
 $(STAMP_BUILD): $(CONTRACTS) brownie-config.yaml | setup
 	brownie compile
+	python -m tournament.chain.artifacts build/contracts
 	touch $@
 
 compile: $(STAMP_BUILD)

@@ -1,0 +1,224 @@
+"""Sending transactions: sign locally, simulate first, replace dropped or stuck ones.
+
+`Transactor` signs with a local key, simulates each call so a revert is reported with its
+decoded custom error before any gas is spent, re-sends a transaction that has no receipt
+after a timeout with the same nonce and a higher fee, waits for `confirmations` blocks, and
+cancels stuck nonces before a step reads the chain. RPC faults are retried by the provider
+(tournament.chain.rpc), never here.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
+
+from tournament.chain.errors import ChainError, NonceUsed, TransactionReverted, abi_of, decode_revert, revert_data
+from tournament.chain.rpc import rpc, use_retry_policy
+
+__all__ = ["Transactor"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Transactor:
+    """Signs locally with `account` and sends; waits for `confirmations` blocks.
+
+    A transaction without a receipt after `receipt_timeout_s` is re-sent with the same nonce
+    and fees raised by `fee_bump_pct` (so a dropped or stuck one is replaced), at most
+    `max_replacements` times. Calls are simulated first so a revert is reported with its
+    decoded custom error before any gas is spent.
+    """
+
+    w3: Web3
+    account: LocalAccount
+    confirmations: int = 0
+    receipt_timeout_s: float = 120.0
+    max_replacements: int = 3
+    fee_bump_pct: int = 25
+    gas_margin_pct: int = 20
+    poll_s: float = 0.05
+    _chain_id: Optional[int] = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        use_retry_policy(self.w3)
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    @property
+    def chain_id(self) -> int:
+        """The RPC's chain id, read once (it signs every transaction; it never changes)."""
+        if self._chain_id is None:
+            self._chain_id = int(rpc(lambda: self.w3.eth.chain_id, "reading the chain id"))
+        return self._chain_id
+
+    def call(self, fn, description: str) -> Any:
+        """A read-only call, with retries and decoded reverts."""
+        try:
+            return rpc(lambda: fn.call({"from": self.address}), description)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise TransactionReverted(description, decode_revert(abi_of(fn), revert_data(exc))) from exc
+
+    def estimate_gas(self, fn, description: str) -> int:
+        try:
+            return rpc(lambda: fn.estimate_gas({"from": self.address}), description)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise TransactionReverted(description, decode_revert(abi_of(fn), revert_data(exc))) from exc
+
+    def _fees(self) -> dict:
+        block = rpc(lambda: self.w3.eth.get_block("latest"), "reading the latest block")
+        base_fee = int(block.get("baseFeePerGas") or 0)
+        try:
+            tip = int(rpc(lambda: self.w3.eth.max_priority_fee, "reading the priority fee"))
+        except ValueError:
+            tip = 10**9
+        tip = max(tip, 1)
+        return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
+
+    def transact(self, fn, description: str, *, gas: Optional[int] = None,
+                 on_sent: Optional[Callable[[bytes], None]] = None) -> dict:
+        """Sends `fn` (a contract function call) and returns its successful receipt.
+
+        `on_sent(tx_hash)`, if given, is called after each broadcast and before the receipt
+        is awaited (callers record the hash; tests inject crashes there).
+        """
+        if gas is None:
+            gas = self.estimate_gas(fn, description) * (100 + self.gas_margin_pct) // 100
+        nonce = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"),
+                             "reading the nonce")
+        fees = self._fees()
+        tx = fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas,
+                                   "chainId": self.chain_id, **fees})
+        tx.pop("gasPrice", None)  # some providers (brownie's web3) add one next to EIP-1559 fees
+        sent: list[bytes] = []
+        for replacement in range(self.max_replacements + 1):
+            signed = self.account.sign_transaction(tx)
+            try:
+                tx_hash = self._send_raw(signed.raw_transaction, description)
+            except NonceUsed:
+                if not sent:
+                    raise ChainError(f"{description}: nonce {nonce} was used by another transaction of "
+                                     f"{self.address}; rerun the step (it reads the chain first)") from None
+                # An earlier version of this transaction was mined while we bumped the fee.
+                receipt = self._wait(sent, nonce, description)
+                if receipt is not None:
+                    return self._check(receipt, fn, description)
+                raise
+            sent.append(tx_hash)
+            log.info("%s: sent %s (nonce %d)", description, tx_hash.hex(), nonce)
+            if on_sent is not None:
+                on_sent(tx_hash)
+            receipt = self._wait(sent, nonce, description)
+            if receipt is not None:
+                return self._check(receipt, fn, description)
+            tx["maxFeePerGas"] = tx["maxFeePerGas"] * (100 + self.fee_bump_pct) // 100 + 1
+            tx["maxPriorityFeePerGas"] = tx["maxPriorityFeePerGas"] * (100 + self.fee_bump_pct) // 100 + 1
+            log.warning("%s: no receipt after %.0fs; replacing with higher fee (%d/%d)",
+                        description, self.receipt_timeout_s, replacement + 1, self.max_replacements)
+        raise ChainError(f"{description}: not mined after {self.max_replacements} fee bumps "
+                         f"(nonce {nonce}, hashes {[h.hex() for h in sent]}); check the node, then rerun")
+
+    def pending_count(self) -> int:
+        """How many of our transactions the node holds unmined (pending nonce - mined nonce)."""
+        latest = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"), "reading the nonce")
+        pending = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "reading the nonce")
+        return max(0, pending - latest)
+
+    def settle_pending(self, wait_s: Optional[float] = None) -> None:
+        """Makes sure no transaction of ours is still in flight before a step reads the chain.
+
+        Waits up to `wait_s` (default: receipt_timeout_s) for pending transactions (an earlier
+        run may have crashed after sending); if some are still stuck, replaces the lowest
+        pending nonce with a 0-value self-transfer at a higher fee, so later nonces are not
+        blocked behind it (a nonce gap). The steps re-derive everything from the chain, so
+        cancelling a stuck transaction is always safe: the step simply sends it again.
+        """
+        deadline = time.monotonic() + (self.receipt_timeout_s if wait_s is None else wait_s)
+        while self.pending_count() > 0 and time.monotonic() < deadline:
+            time.sleep(max(self.poll_s, 0.2))
+        for replacement in range(1, self.max_replacements + 1):
+            if self.pending_count() == 0:
+                return
+            nonce = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"),
+                                 "reading the nonce")
+            fees = self._fees()
+            factor = (100 + self.fee_bump_pct) ** replacement
+            tx = {"from": self.address, "to": self.address, "value": 0, "nonce": nonce, "gas": 21_000,
+                  "chainId": self.chain_id,
+                  "maxFeePerGas": 2 * fees["maxFeePerGas"] * factor // 100 ** replacement + 1,
+                  "maxPriorityFeePerGas": 2 * fees["maxPriorityFeePerGas"] * factor // 100 ** replacement + 1}
+            log.warning("nonce %d of %s is stuck; replacing it with a cancelling self-transfer (%d/%d)",
+                        nonce, self.address, replacement, self.max_replacements)
+            try:
+                tx_hash = self._send_raw(self.account.sign_transaction(tx).raw_transaction, "cancelling a stuck tx")
+            except NonceUsed:  # the stuck transaction was mined meanwhile: nothing to cancel
+                continue
+            except (ValueError, Web3RPCError) as exc:  # e.g. "replacement transaction underpriced": bump again
+                log.warning("cancelling nonce %d: %s", nonce, exc)
+                continue
+            if self._wait([tx_hash], nonce, "cancelling a stuck tx", quiet=True) is not None:
+                continue
+        if self.pending_count() > 0:
+            raise ChainError(f"{self.address} still has {self.pending_count()} pending transaction(s) after "
+                             f"{self.max_replacements} replacements; check the node's mempool, then rerun")
+
+    def _send_raw(self, raw: bytes, description: str) -> bytes:
+        def send() -> bytes:
+            try:
+                return self.w3.eth.send_raw_transaction(raw)
+            except (ValueError, Web3RPCError) as exc:  # web3 7 raises Web3RPCError for node errors
+                text = str(exc)
+                if "already known" in text or "already imported" in text:  # the same tx is in the pool
+                    return Web3.keccak(raw)
+                if "nonce too low" in text:
+                    raise NonceUsed(f"{description}: the nonce was already mined ({text})") from exc
+                raise
+        return rpc(send, description)
+
+    def _wait(self, hashes: list[bytes], nonce: int, description: str, quiet: bool = False) -> Optional[dict]:
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while time.monotonic() < deadline:
+            for tx_hash in hashes:
+                try:
+                    receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash),
+                                           f"{description}: reading the receipt")
+                except TransactionNotFound:
+                    continue
+                if receipt is not None:
+                    self._confirm(receipt)
+                    return receipt
+            time.sleep(self.poll_s)
+        # The nonce may have been used by another of our transactions (sent by an earlier run).
+        mined_nonce = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"),
+                                   "reading the nonce")
+        if mined_nonce > nonce:
+            if quiet:
+                return None
+            raise ChainError(f"{description}: nonce {nonce} was used by another transaction; "
+                             "rerun the step (it reads the chain first)")
+        return None
+
+    def _confirm(self, receipt: dict) -> None:
+        if self.confirmations <= 0:
+            return
+        target = receipt["blockNumber"] + self.confirmations
+        while rpc(lambda: self.w3.eth.block_number, "reading the block number") < target:
+            time.sleep(max(self.poll_s, 0.5))
+
+    def _check(self, receipt: dict, fn, description: str) -> dict:
+        if receipt["status"] == 1:
+            return receipt
+        # Replay the call at the failing block to recover the revert reason.
+        try:
+            fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
+            error = "reverted (reason unavailable)"
+        except (ContractCustomError, ContractLogicError) as exc:
+            error = decode_revert(abi_of(fn), revert_data(exc))
+        raise TransactionReverted(description, error, receipt["transactionHash"].hex())
