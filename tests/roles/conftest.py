@@ -35,9 +35,14 @@ def owners(deployed):
 @pytest.fixture(autouse=True)
 def chain_snapshot(deployed, owners):
     """Reverts the chain after each test, so time moved and state changed by one test stay there."""
+    from tournament.chain import reader
+
     snapshot = deployed.w3.provider.make_request("evm_snapshot", [])["result"]
     yield
     assert deployed.w3.provider.make_request("evm_revert", [snapshot])["result"] is True
+    # The reader remembers RoundOpened blocks process-wide (they never change on a real chain);
+    # a reverted chain re-opens the same round ids at other blocks.
+    reader._OPENED_BLOCKS.clear()
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def open_tournament(rpc_url: str, deployments_dir: Optional[Path] = None) -> Tou
     """Connects and checks that the deployment's contracts exist at that RPC."""
     if not str(rpc_url).startswith(("http://", "https://")):
         raise ValueError(f"RPC URL {rpc_url!r} must start with http:// or https://, e.g. http://127.0.0.1:8545")
-    w3 = connect(rpc_url, attempts=3)
+    w3 = connect(rpc_url)
     chain_id = int(with_retries(lambda: w3.eth.chain_id, "reading the chain id"))
     deployment = Deployment.load(chain_id, deployments_dir)
     for name, address in (("tournament", deployment.tournament), ("NMR token", deployment.nmr)):

@@ -91,7 +91,7 @@ def advance(duration: str, rpc: str) -> None:
         raise click.BadParameter(str(exc), param_hint="DURATION") from None
     if not str(rpc).startswith(("http://", "https://")):
         raise click.BadParameter(f"{rpc!r} must start with http:// or https://", param_hint="--rpc")
-    w3 = connect(rpc, attempts=3)
+    w3 = connect(rpc)
     _local_client(w3, rpc)
     now = increase_time(w3, seconds)
     click.echo(f"chain time is now {utc(now)} (+{seconds}s)")

@@ -49,8 +49,8 @@ def veto(round_id: int, reason: str, **o) -> None:
     info = reads.get_round(chain, round_id)
     execute(sender, calls.veto(chain, round_id, reason), o, role="guardian", action="veto")
     if not o["print_calldata"]:
-        click.echo(f"round {round_id}: attempt {info['attempt']} vetoed (its window would have ended "
-                   f"{utc(info['challengeEnd'])}); now Resolvable, attempt {info['attempt'] + 1}")
+        click.echo(f"round {round_id}: attempt {info.attempt} vetoed (its window would have ended "
+                   f"{utc(info.challenge_end)}); now Resolvable, attempt {info.attempt + 1}")
 
 
 @guardian.command("pause")

@@ -53,11 +53,11 @@ def refund_open(chain: TournamentChain, round_id: int) -> tuple[bool, str]:
     if current == "Settled":
         return False, f"round {round_id} is Settled: every stake was already settled or refunded"
     if current == "Proposed":
-        at = int(info["challengeEnd"]) + int(info["config"]["settleTimeout"])
+        at = info.challenge_end + info.config.settle_timeout_s
         return False, (f"round {round_id} is Proposed (results posted, challenge window until "
-                       f"{utc(info['challengeEnd'])}): no refund unless they are vetoed and none are accepted "
+                       f"{utc(info.challenge_end)}): no refund unless they are vetoed and none are accepted "
                        f"in time, or stakes stay unsettled until about {utc(at)}")
-    deadline = int(info["resolveTime"]) + int(info["config"]["resultsTimeout"])
+    deadline = info.resolve_time + info.config.results_timeout_s
     return False, (f"round {round_id} is {current}: refunds open if no results are accepted by {utc(deadline)} "
                    "(resolveTime + resultsTimeout; later by any time the tournament spends paused)")
 
@@ -74,9 +74,7 @@ def refundable_models(chain: TournamentChain, round_id: int, model_id: Optional[
         if closed:
             raise KeeperError(f"the stake of model {model_id} in round {round_id} was already settled or refunded")
         return [int(model_id)]
-    start = reads.opened_block(chain, round_id)
-    staked = reads.staked_models(chain, round_id, start)
-    closed = reads.closed_models(chain, round_id, start)
+    staked, closed = reads.round_stakes(chain, round_id)
     return [m for m in staked if m not in closed]
 
 

@@ -50,7 +50,8 @@ class Keeper:
         self._finished: set[int] = set()  # Settled rounds never change again
 
     def _discover(self) -> None:
-        head = int(self.chain.w3.eth.block_number)
+        from tournament.chain.client import with_retries
+        head = int(with_retries(lambda: self.chain.w3.eth.block_number, "reading the block number"))
         start = self.chain.deployment.deploy_block if self._scanned_to is None else self._scanned_to + 1
         if start <= head:
             for opened in reads.opened_rounds(self.chain, start, head):
@@ -78,9 +79,7 @@ class Keeper:
             return
         if phase not in ACTIVE_PHASES:
             return
-        start = self._rounds[round_id]
-        staked = reads.staked_models(self.chain, round_id, start)
-        closed = reads.closed_models(self.chain, round_id, start)
+        staked, closed = reads.round_stakes(self.chain, round_id)
         if phase == "Accepted":
             unsettled_ids = [m for m in staked if m not in closed]
             tree_problem = None
@@ -98,7 +97,7 @@ class Keeper:
                 count, sent = settle(self.chain, self.tx, round_id, tree, leaves, self.batch_size)
                 if count:
                     report.actions.append(f"round {round_id}: settled {count} stake(s) in {sent} transaction(s)")
-                closed = reads.closed_models(self.chain, round_id, start)
+                _staked, closed = reads.round_stakes(self.chain, round_id)
                 unsettled_ids = [m for m in staked if m not in closed]
             if unsettled_ids:
                 is_open, _why = refund_open(self.chain, round_id)

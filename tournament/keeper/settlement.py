@@ -65,13 +65,13 @@ def verified_tree(chain: TournamentChain, round_id: int, raw: bytes) -> ResultsT
     except ResultsError as exc:
         raise KeeperError(f"round {round_id}: the published leaves are unusable ({exc})") from None
     info = reads.get_round(chain, round_id)
-    root = bytes(info["resultsRoot"])
+    root = bytes(info.results_root)
     if tree.root != root:
         raise KeeperError(f"round {round_id}: the published leaves give root {tree.root_hex}, not the accepted root "
                           f"0x{root.hex()}; not settling from them (wrong or tampered artifacts)")
-    if tree.leaf_count != int(info["leafCount"]):
+    if tree.leaf_count != info.leaf_count:
         raise KeeperError(f"round {round_id}: {tree.leaf_count} published leaves, the accepted results have "
-                          f"{info['leafCount']}")
+                          f"{info.leaf_count}")
     return tree
 
 
