@@ -50,7 +50,7 @@ def veto(round_id: int, reason: str, **o) -> None:
     execute(sender, calls.veto(chain, round_id, reason), o, role="guardian", action="veto")
     if not o["print_calldata"]:
         click.echo(f"round {round_id}: attempt {info.attempt} vetoed (its window would have ended "
-                   f"{utc(info.challenge_end)}); now Resolvable, attempt {info.attempt + 1}")
+                   f"{utc(reads.to_wall_time(chain, info.challenge_end))}); now Resolvable, attempt {info.attempt + 1}")
 
 
 @guardian.command("pause")

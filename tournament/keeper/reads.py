@@ -56,6 +56,29 @@ def refundable_at(chain: TournamentChain, round_id: int) -> int:
     return int(chain.view(chain.tournament.functions.refundableAt(int(round_id)), "reading refundableAt"))
 
 
+def _has_function(chain: TournamentChain, name: str) -> bool:
+    return any(e.get("type") == "function" and e.get("name") == name for e in chain.tournament.abi)
+
+
+def tournament_now(chain: TournamentChain) -> int:
+    """The tournament clock (protocol v2: it stops while paused); the block time before v2."""
+    if _has_function(chain, "tournamentTime"):
+        return int(chain.view(chain.tournament.functions.tournamentTime(), "reading the tournament clock"))
+    return chain.now()
+
+
+def to_wall_time(chain: TournamentChain, tournament_time: int) -> int:
+    """A tournament-clock deadline as a wall-clock time, assuming no pause from now on."""
+    return int(tournament_time) - tournament_now(chain) + chain.now()
+
+
+def results_deadline(chain: TournamentChain, round_id: int, state: RoundState) -> int:
+    """Tournament time from which a round without accepted results is Refunding."""
+    if _has_function(chain, "resultsDeadline"):
+        return int(chain.view(chain.tournament.functions.resultsDeadline(int(round_id)), "reading resultsDeadline"))
+    return state.resolve_time + state.config.results_timeout_s
+
+
 def round_stakes(chain: TournamentChain, round_id: int) -> tuple[dict[int, int], set[int]]:
     """(model id -> stake wei of every staked model, models whose stake is closed) at one block.
 

@@ -46,18 +46,19 @@ def refund_open(chain: TournamentChain, round_id: int) -> tuple[bool, str]:
     info = reads.get_round(chain, round_id)
     if current == "Accepted":
         at = reads.refundable_at(chain, round_id)
-        if chain.now() >= at:
-            return True, f"Accepted, and unsettled stakes became refundable at {utc(at)}"
+        if reads.tournament_now(chain) >= at:
+            return True, f"Accepted, and unsettled stakes became refundable at {utc(reads.to_wall_time(chain, at))}"
         return False, (f"round {round_id} is Accepted: settle it (`tournament keeper run --artifacts ...`); "
-                       f"stakes still unsettled become refundable at {utc(at)} (settleTimeout after acceptance)")
+                       f"stakes still unsettled become refundable at {utc(reads.to_wall_time(chain, at))} "
+                       "(settleTimeout after acceptance)")
     if current == "Settled":
         return False, f"round {round_id} is Settled: every stake was already settled or refunded"
     if current == "Proposed":
-        at = info.challenge_end + info.config.settle_timeout_s
+        at = reads.to_wall_time(chain, info.challenge_end + info.config.settle_timeout_s)
         return False, (f"round {round_id} is Proposed (results posted, challenge window until "
-                       f"{utc(info.challenge_end)}): no refund unless they are vetoed and none are accepted "
+                       f"{utc(reads.to_wall_time(chain, info.challenge_end))}): no refund unless they are vetoed and none are accepted "
                        f"in time, or stakes stay unsettled until about {utc(at)}")
-    deadline = info.resolve_time + info.config.results_timeout_s
+    deadline = reads.to_wall_time(chain, reads.results_deadline(chain, round_id, info))
     return False, (f"round {round_id} is {current}: refunds open if no results are accepted by {utc(deadline)} "
                    "(resolveTime + resultsTimeout; later by any time the tournament spends paused)")
 

@@ -105,7 +105,7 @@ class Keeper:
                     result = refund(self.chain, self.tx, round_id, unsettled_ids, self.refund_batch)
                     report.actions.append(result.summary() + " (unsettled settleTimeout after acceptance)")
                 elif tree_problem:
-                    at = reads.refundable_at(self.chain, round_id)
+                    at = reads.to_wall_time(self.chain, reads.refundable_at(self.chain, round_id))
                     from tournament.keeper.refunds import utc
                     report.problems.append(f"round {round_id}: Accepted but {tree_problem}; its stakes become "
                                            f"refundable at {utc(at)}")
