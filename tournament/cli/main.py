@@ -3,7 +3,8 @@
 Each group lives in its own module under `tournament/cli/` and is imported only when used,
 so `tournament validate` does not pay for web3 or the web server. To add a group, add one
 line to COMMANDS: name -> "module:attribute" (a click command or group).
-Library code logs; only the commands print.
+Library code logs; only the commands print. Errors that escape a command become one line
+and an exit code in tournament.cli.errors (`tournament -v ...` shows the traceback).
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ COMMANDS: dict[str, str] = {
     "demo": "tournament.cli.demo:demo",
     "signer": "tournament.cli.signer:signer",
     "targets": "tournament.cli.targets:targets",
+    "admin": "tournament.cli.admin:admin",
+    "guardian": "tournament.cli.guardian:guardian",
+    "keeper": "tournament.cli.keeper:keeper",
+    "dev": "tournament.cli.dev:dev",
 }
 
 
@@ -39,6 +44,19 @@ class LazyGroup(click.Group):
             module_name, attribute = COMMANDS[name].split(":")
             return getattr(importlib.import_module(module_name), attribute)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context):
+        """Runs the command; any error it lets escape becomes one line and an exit code
+        (tournament.cli.errors, the one place that decides them); `-v` shows the traceback."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - errors.report re-raises what it does not own
+            if isinstance(exc, SystemExit):
+                raise
+            from tournament.cli.errors import report
+            report(exc, verbose=bool(ctx.params.get("verbose")))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,123 @@
+"""One checked connection to a deployed tournament, shared by the admin, guardian, keeper and dev commands.
+
+`open_tournament` connects to the RPC, loads the deployment file of the RPC's chain id and
+checks that the tournament and the token have code there, so a wrong `--rpc` or
+`--deployments` (or a restarted local chain) is one clear error instead of an undecodable
+empty return later. Role names map to their AccessControl ids here, once.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import (is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak,
+                       to_checksum_address)
+from web3 import Web3
+from web3.contract import Contract
+
+from tournament.chain.client import (ChainError, Deployment, Transactor, connect, nmr_contract, tournament_contract,
+                                     with_retries)
+
+log = logging.getLogger(__name__)
+
+# Short names the commands take -> the contract's role constant names.
+ROLE_NAMES = {"admin": "DEFAULT_ADMIN_ROLE", "operator": "OPERATOR_ROLE", "guardian": "GUARDIAN_ROLE",
+              "receipt": "RECEIPT_ROLE"}
+
+
+class NotDeployed(ChainError):
+    """The deployment file names an address without code on this RPC."""
+
+
+def no_tournament_message(address: Optional[str], chain_id: Optional[int]) -> str:
+    """What to say when the deployment's address has no contract on the RPC."""
+    where = f"at {address}" if address else "at the deployment's address"
+    chain = f" (chain id {chain_id})" if chain_id is not None else ""
+    return (f"no tournament {where} on this RPC{chain}: wrong --rpc or --deployments? "
+            "(a restarted local chain forgets its contracts: deploy again)")
+
+
+def role_id(name: str) -> bytes:
+    """The AccessControl id of a role given by short name (admin, operator, guardian, receipt)."""
+    key = name.strip().lower()
+    if key not in ROLE_NAMES:
+        raise ValueError(f"unknown role {name!r}; choose one of {', '.join(ROLE_NAMES)}")
+    constant = ROLE_NAMES[key]
+    # OpenZeppelin: DEFAULT_ADMIN_ROLE is 0x00; every other role is keccak256 of its name.
+    return bytes(32) if constant == "DEFAULT_ADMIN_ROLE" else keccak(text=constant)
+
+
+def role_name(role: bytes) -> str:
+    for short, constant in ROLE_NAMES.items():
+        if role_id(short) == bytes(role):
+            return constant
+    return "0x" + bytes(role).hex()
+
+
+def checked_address(text: str, what: str = "address") -> str:
+    """A checksummed address from user input; ValueError with the reason otherwise."""
+    value = str(text).strip()
+    if not is_hex_address(value):
+        raise ValueError(f"{what} {text!r} is not an Ethereum address (0x followed by 40 hex digits)")
+    if is_checksum_formatted_address(value) and not is_checksum_address(value):
+        raise ValueError(f"{what} {text!r} has a wrong checksum (its mixed case does not match); "
+                         "copy it again or write it in lower case")
+    address = to_checksum_address(value)
+    if int(address, 16) == 0:
+        raise ValueError(f"{what} is the zero address")
+    return address
+
+
+@dataclass
+class TournamentChain:
+    """A connection to one deployed tournament."""
+
+    w3: Web3
+    deployment: Deployment
+    tournament: Contract
+    nmr: Contract
+    chain_id: int
+    rpc_url: str
+
+    def view(self, fn, description: str):
+        """A read-only call with retries (a revert here is a bug or a wrong contract)."""
+        return with_retries(lambda: fn.call(), description)
+
+    def now(self) -> int:
+        return int(with_retries(lambda: self.w3.eth.get_block("latest"), "reading the latest block")["timestamp"])
+
+    def transactor(self, account: LocalAccount, confirmations: int = 0, receipt_timeout_s: float = 120.0) -> Transactor:
+        return Transactor(self.w3, account, confirmations=confirmations, receipt_timeout_s=receipt_timeout_s)
+
+    def has_role(self, role: str, address: str) -> bool:
+        return bool(self.view(self.tournament.functions.hasRole(role_id(role), address), f"reading {role} role"))
+
+    def require_role(self, role: str, address: str, action: str) -> None:
+        """Fails before sending when `address` lacks `role` (the contract would revert anyway)."""
+        if not self.has_role(role, address):
+            raise ChainError(f"{address} does not hold {ROLE_NAMES[role]} on the tournament at "
+                             f"{self.tournament.address} (chain id {self.chain_id}); {action} needs the "
+                             f"{role}'s key")
+
+    def paused(self) -> bool:
+        return bool(self.view(self.tournament.functions.paused(), "reading the pause flag"))
+
+
+def open_tournament(rpc_url: str, deployments_dir: Optional[Path] = None) -> TournamentChain:
+    """Connects and checks that the deployment's contracts exist at that RPC."""
+    if not str(rpc_url).startswith(("http://", "https://")):
+        raise ValueError(f"RPC URL {rpc_url!r} must start with http:// or https://, e.g. http://127.0.0.1:8545")
+    w3 = connect(rpc_url)
+    chain_id = int(with_retries(lambda: w3.eth.chain_id, "reading the chain id"))
+    deployment = Deployment.load(chain_id, deployments_dir)
+    for name, address in (("tournament", deployment.tournament), ("NMR token", deployment.nmr)):
+        code = with_retries(lambda: w3.eth.get_code(to_checksum_address(address)), f"reading the {name}'s code")
+        if not code:
+            if name == "tournament":
+                raise NotDeployed(no_tournament_message(to_checksum_address(address), chain_id))
+            raise NotDeployed(f"no {name} at {address} on this RPC (chain id {chain_id}): wrong --rpc or --deployments?")
+    return TournamentChain(w3, deployment, tournament_contract(w3, deployment), nmr_contract(w3, deployment),
+                           chain_id, rpc_url)

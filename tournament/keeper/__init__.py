@@ -1,0 +1,1 @@
+"""The keeper: permissionless settlement of accepted rounds and refunds of what is refundable."""
