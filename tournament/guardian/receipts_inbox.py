@@ -60,8 +60,16 @@ class Receipt:
                 "signature": "0x" + self.signature.hex()}
 
 
+def _get(data: dict, name: str) -> Any:
+    """A field by its snake_case name or the camelCase spelling of receipts.json (roundId, ...)."""
+    if name in data:
+        return data[name]
+    head, *rest = name.split("_")
+    return data.get(head + "".join(part.title() for part in rest))
+
+
 def _int(data: dict, name: str, bits: int) -> int:
-    value = data.get(name)
+    value = _get(data, name)
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
@@ -70,7 +78,7 @@ def _int(data: dict, name: str, bits: int) -> int:
 
 
 def _hex_bytes(data: dict, name: str, length: int) -> bytes:
-    value = data.get(name)
+    value = _get(data, name)
     if not isinstance(value, str):
         raise ReceiptRejected("malformed", f"{name} must be a 0x-hex string of {length} bytes")
     text = value[2:] if value[:2] in ("0x", "0X") else value
@@ -84,7 +92,8 @@ def _hex_bytes(data: dict, name: str, length: int) -> bytes:
 
 
 def parse_receipt(data: Any) -> Receipt:
-    """A receipt from its JSON form `{round_id, model_id, submission_hash, received_at, signature}`."""
+    """A receipt from its JSON form `{round_id, model_id, submission_hash, received_at, signature}`
+    (camelCase keys as in the published receipts.json are accepted too)."""
     if not isinstance(data, dict):
         raise ReceiptRejected("malformed", "a receipt is a JSON object {round_id, model_id, submission_hash, "
                                            "received_at, signature}")
@@ -159,9 +168,9 @@ class ReceiptChecker:
 
         return cls(domain, has_role, commitments)
 
-    def check(self, receipt: Union[Receipt, dict]) -> Receipt:
+    def check(self, receipt: Union[Receipt, Any]) -> Receipt:
         """The receipt with its `signer` set, or ReceiptRejected saying why it does not count."""
-        if isinstance(receipt, dict):
+        if not isinstance(receipt, Receipt):
             receipt = parse_receipt(receipt)
         signer = recover_receipt_signer(self.domain, receipt)
         if not self.has_role(signer):
@@ -203,8 +212,13 @@ class ReceiptsInbox:
                 log.warning("receipts: %s is not readable JSON (%s); skipped", path, error)
                 continue
             for item in data if isinstance(data, list) else [data]:
-                if round_id is None or (isinstance(item, dict) and str(item.get("round_id")) == str(round_id)):
-                    yield path, item
+                if isinstance(item, dict) and isinstance(item.get("receipts"), list):   # {"receipts": [...]}
+                    items = item["receipts"]
+                else:
+                    items = [item]
+                for one in items:
+                    if round_id is None or (isinstance(one, dict) and str(_get(one, "round_id")) == str(round_id)):
+                        yield path, one
 
     def valid_receipts(self, checker: ReceiptChecker, round_id: int) -> list[Receipt]:
         """Every receipt of the round in the folder that passes `checker` (the others are logged)."""

@@ -26,6 +26,7 @@ log line; vetoes, errors and warnings also go to the apprise notifiers. `serve_h
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -279,6 +280,8 @@ class WatchState:
 # ------------------------------------------------------------------ the watchtower
 
 VetoFn = Callable[..., dict]
+# The v2 auditor (tournament.auditor.verify) takes the targets source's bytes and handed-in receipts.
+_AUDITOR_TAKES_INPUTS = {"targets_source", "receipts"} <= set(inspect.signature(verify_round).parameters)
 
 
 def _default_veto() -> VetoFn:
@@ -295,7 +298,7 @@ class Watchtower:
 
     def __init__(self, w3, deployment: Deployment, guardian, settings: WatchSettings, *,
                  alerts: Optional[AlertSink] = None, veto: Optional[VetoFn] = None,
-                 hook: Optional[Callable[[str], None]] = None):
+                 hook: Optional[Callable[[str, Proposal], None]] = None):
         self.w3 = w3
         self.deployment = deployment
         self.guardian = guardian
@@ -317,9 +320,10 @@ class Watchtower:
         self._lock = threading.Lock()
 
     # -------------------------------------------------------------- plumbing
-    def _point(self, name: str) -> None:
+    def _point(self, name: str, proposal: Proposal) -> None:
+        """Named points of the veto path; tests inject crashes and races there."""
         if self.hook is not None:
-            self.hook(name)
+            self.hook(name, proposal)
 
     def check_key(self) -> None:
         """The key must hold GUARDIAN_ROLE: a watchtower that cannot veto must not look like one."""
@@ -455,7 +459,7 @@ class Watchtower:
         verdict = Verdict(proposal.round_id, proposal.attempt, "FAIL", reason, lines)
         self.alerts.event("audit_fail", logging.WARNING, round=proposal.round_id, attempt=proposal.attempt,
                           reason=reason, findings=len(findings))
-        self._point("veto:before")
+        self._point("veto:before", proposal)
         tx, why_not = self._veto(proposal, reason)
         if tx:
             verdict.veto_tx, verdict.action = tx, "vetoed"
@@ -496,7 +500,7 @@ class Watchtower:
                                    confirmations=self.settings.confirmations)
         except ChainError as error:
             return "", f"the veto failed: {error}"
-        self._point("veto:sent")
+        self._point("veto:sent", proposal)
         return "0x" + bytes(receipt["transactionHash"]).hex(), ""
 
     # -------------------------------------------------------------- the audit
@@ -509,20 +513,28 @@ class Watchtower:
                                "as the open proposal")
         location = artifacts_location(self.settings.artifacts, proposal.round_id)
         artifacts = read_artifacts(location, proposal.round_id)
-        # Inputs first (targets, receipts), then the auditor's recomputation: a wrong input makes the
-        # recomputed scores disagree too, and the veto reason should name the cause, not a symptom.
+        targets = (fetch_published_targets(self.settings.targets_source, proposal.round_id)
+                   if self.settings.targets_source else None)
+        receipts = self.inbox.valid_receipts(self.receipts, proposal.round_id) if self.inbox else []
         findings: list[Finding] = []
-        if self.settings.targets_source:
-            findings += self._targets_findings(proposal.round_id, artifacts)
-        findings += self._receipt_findings(chain, artifacts)
-        report = verify_round(chain, artifacts)
+        if _AUDITOR_TAKES_INPUTS:
+            # The v2 auditor checks the targets against the source and the receipts itself.
+            report = verify_round(chain, artifacts, targets_source=targets,  # type: ignore[call-arg]
+                                  receipts=[r.to_json() for r in receipts])
+        else:
+            # Inputs first (targets, receipts), then the auditor's recomputation: a wrong input makes the
+            # recomputed scores disagree too, and the veto reason should name the cause, not a symptom.
+            if targets is not None:
+                findings += self._targets_findings(proposal.round_id, artifacts, targets)
+            findings += self._receipt_findings(chain, artifacts, receipts)
+            report = verify_round(chain, artifacts)
         findings += report.findings
         self.alerts.event("audit_done", round=proposal.round_id, attempt=proposal.attempt, artifacts=location,
                           findings=len(findings), auditor_verdict=report.verdict)
         return findings
 
-    def _targets_findings(self, round_id: int, artifacts) -> list[Finding]:
-        published = fetch_published_targets(self.settings.targets_source or "", round_id)
+    def _targets_findings(self, round_id: int, artifacts, published: bytes) -> list[Finding]:
+        """(v1 auditor only) The artifacts must carry the targets source's file byte for byte."""
         used = artifacts.get(TARGETS_NAME)
         if used == published:
             return []
@@ -530,10 +542,9 @@ class Watchtower:
         return [Finding(round_id, None, "targets", f"the targets source's file (keccak256 0x{keccak(published).hex()[:16]}..)",
                         found, "the round was scored against targets other than the published ones")]
 
-    def _receipt_findings(self, chain, artifacts) -> list[Finding]:
-        """A valid receipt of a stake's committed hash, received before close, binds the artifacts to the file."""
-        if self.inbox is None:
-            return []
+    def _receipt_findings(self, chain, artifacts, receipts: Sequence[Receipt]) -> list[Finding]:
+        """(v1 auditor only) A valid receipt of a stake's committed hash, received before close, binds the
+        artifacts to the file."""
         from tournament.protocol.results import INVALID, leaves_from_json
 
         try:
@@ -541,11 +552,11 @@ class Watchtower:
         except Exception:   # the auditor already reports unreadable leaves
             leaves = {}
         findings = []
-        for receipt in sorted(self.inbox.valid_receipts(self.receipts, chain.round_id), key=lambda r: r.model_id):
+        for receipt in sorted(receipts, key=lambda r: r.model_id):
             stake = chain.stakes.get(receipt.model_id)
             if stake is None or stake.submission_hash != receipt.submission_hash:
                 continue        # a receipt of an earlier, replaced commitment binds nothing
-            if receipt.received_at > chain.close_time:
+            if receipt.received_at >= chain.close_time:
                 continue
             prefix = f"{SUBMISSIONS_DIR}/{receipt.model_id}."
             files = [content for path, content in artifacts.files.items() if path.startswith(prefix)]
