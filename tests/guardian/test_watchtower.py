@@ -280,3 +280,20 @@ def test_window_closing_warning_is_sent_once(world, tmp_path, webhook):
     assert sum("audit could not run" in t for t in titles) == 1, "the same error is paged once"
     shutil.move(str(hidden), str(world.work / "rounds" / str(rnd.plan.round_id) / "artifacts"))
     world.h.past_challenge()
+
+
+def test_a_veto_that_cannot_be_sent_is_retried_not_forgotten(world, tmp_path):
+    (rnd,) = world.propose_rounds([RoundCase(VALID4, wrong_targets=True)])
+    rid = rnd.plan.round_id
+    calls = []
+
+    def failing_veto(*args, **kwargs):
+        calls.append(args[3])
+        raise ConnectionError("RPC went away while sending")
+
+    (first,) = tower(world, tmp_path / "state", veto=failing_veto).run_once()
+    assert first.verdict == "FAIL" and first.action.startswith("veto failed: RPC went away while sending")
+    assert calls == [rid] and world.vetoes(rid) == []
+    (second,) = tower(world, tmp_path / "state").run_once()        # restarted with a working RPC
+    assert second.action == "vetoed" and len(world.vetoes(rid)) == 1
+    world.h.past_challenge()

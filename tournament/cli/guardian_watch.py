@@ -3,7 +3,7 @@
 A standalone click command: the `guardian` group adds it with
 `guardian.add_command(watch)` (from tournament.cli.guardian_watch import watch). Key: a
 keystore (`--keystore`, password from env GUARDIAN_KEYSTORE_PASSWORD or a hidden prompt), or
-env GUARDIAN_KEY (hex), or `--anvil-keys` on a local chain (anvil account 2). Events are JSON
+env GUARDIAN_KEY (hex; another variable with `--key-env`), or `--anvil-keys` on a local chain (anvil account 2). Events are JSON
 lines on stdout; a bad option or key is one `Error: ...` line and exit 1.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ DEFAULT_RPC = "http://127.0.0.1:8545"
 ANVIL_GUARDIAN_INDEX = 2
 
 
-def _guardian_account(keystore: Optional[str], anvil_keys: bool):
+def _guardian_account(keystore: Optional[str], key_env: str, anvil_keys: bool):
     from tournament.chain.keys import KeyLoadError, anvil_test_accounts, key_from_env, load_keystore
 
     if anvil_keys:
@@ -31,10 +31,10 @@ def _guardian_account(keystore: Optional[str], anvil_keys: bool):
         return load_keystore(keystore, password_env="GUARDIAN_KEYSTORE_PASSWORD"
                              if os.environ.get("GUARDIAN_KEYSTORE_PASSWORD") else None,
                              prompt=lambda q: click.prompt(q, hide_input=True))
-    if os.environ.get("GUARDIAN_KEY"):
-        return key_from_env("GUARDIAN_KEY")
+    if os.environ.get(key_env):
+        return key_from_env(key_env)
     raise KeyLoadError("no guardian key: pass --keystore PATH (password in env GUARDIAN_KEYSTORE_PASSWORD or asked) "
-                       "or set env GUARDIAN_KEY")
+                       f"or set env {key_env}")
 
 
 def _log_json_lines(verbose: bool) -> None:
@@ -57,6 +57,8 @@ def _log_json_lines(verbose: bool) -> None:
               help="Folder with <chainId>.json (default: ./deployments, env TOURNAMENT_DEPLOYMENTS).")
 @click.option("--keystore", default=None, type=click.Path(dir_okay=False, exists=True),
               help="Guardian keystore (password: env GUARDIAN_KEYSTORE_PASSWORD or prompt); default env GUARDIAN_KEY.")
+@click.option("--key-env", default="GUARDIAN_KEY", show_default=True,
+              help="Environment variable holding the guardian's hex key (when no --keystore).")
 @click.option("--anvil-keys", is_flag=True, help="Local chain only: anvil's public test key 2 as the guardian.")
 @click.option("--artifacts", required=True,
               help="Where rounds' artifacts are published: a folder or URL holding rounds/<id>/artifacts or <id>/ "
@@ -79,7 +81,7 @@ def _log_json_lines(verbose: bool) -> None:
               help="Seconds between passes.")
 @click.option("--once", is_flag=True, help="One pass, then exit (cron, tests).")
 @click.option("-v", "--verbose", is_flag=True, help="Library logs at INFO too.")
-def watch(rpc: str, deployments: Optional[str], keystore: Optional[str], anvil_keys: bool, artifacts: str,
+def watch(rpc: str, deployments: Optional[str], keystore: Optional[str], key_env: str, anvil_keys: bool, artifacts: str,
           targets_source: Optional[str], receipts_dir: Optional[Path], state_dir: Path, listen: Optional[str],
           notify: tuple, confirmations: int, warn_before: int, interval: float, once: bool, verbose: bool) -> None:
     """Audit every results proposal inside its challenge window; veto the wrong ones; alert."""
@@ -89,9 +91,9 @@ def watch(rpc: str, deployments: Optional[str], keystore: Optional[str], anvil_k
 
     _log_json_lines(verbose)
     try:
+        account = _guardian_account(keystore, key_env, anvil_keys)
         w3 = connect(rpc)
         deployment, _, _ = load_contracts(w3, Path(deployments) if deployments else None)
-        account = _guardian_account(keystore, anvil_keys)
         settings = WatchSettings(artifacts=artifacts, targets_source=targets_source, receipts_dir=receipts_dir,
                                  state_dir=state_dir, confirmations=confirmations, warn_before_s=warn_before,
                                  interval_s=interval)

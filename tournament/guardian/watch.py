@@ -460,7 +460,14 @@ class Watchtower:
         self.alerts.event("audit_fail", logging.WARNING, round=proposal.round_id, attempt=proposal.attempt,
                           reason=reason, findings=len(findings))
         self._point("veto:before", proposal)
-        tx, why_not = self._veto(proposal, reason)
+        tx, why_not, retry = self._veto(proposal, reason)
+        if retry:       # the veto could not be sent (RPC, gas, a pending tx): not decided, next pass tries again
+            verdict.action = f"veto failed: {why_not}; retry next pass"
+            self.alerts.alert("veto_failed", f"watchtower: round {proposal.round_id} veto FAILED",
+                              f"round {proposal.round_id} attempt {proposal.attempt}: {reason}; the veto failed: "
+                              f"{why_not}; retrying at the next pass", logging.CRITICAL,
+                              round=proposal.round_id, attempt=proposal.attempt, reason=reason)
+            return verdict
         if tx:
             verdict.veto_tx, verdict.action = tx, "vetoed"
             self.metrics.vetoes.inc()
@@ -483,25 +490,25 @@ class Watchtower:
         self.state.save()
 
     # -------------------------------------------------------------- veto
-    def _veto(self, proposal: Proposal, reason: str) -> tuple[str, str]:
-        """(tx hash, "") when vetoed; ("", why not) when the chain moved on meanwhile."""
+    def _veto(self, proposal: Proposal, reason: str) -> tuple[str, str, bool]:
+        """(tx hash, "", False) when vetoed; ("", why not, False) when the chain moved on meanwhile (a
+        veto already mined, another guardian's, a closed window); ("", why, True) when it could not be sent."""
         deadline = time.monotonic() + VETO_PENDING_WAIT_S
         while self.transactor.pending_count() > 0:      # an earlier veto of ours may still be on its way
             if time.monotonic() > deadline:
-                return "", "a transaction of the guardian is still pending; retry after it is mined"
+                return "", "a transaction of the guardian is still pending", True
             time.sleep(0.5)
         phase, attempt, root, _end = self._round(proposal.round_id)
         if phase != PROPOSED or attempt != proposal.attempt or root != proposal.results_root:
             return "", (f"the round is now {PHASES[phase]} at attempt {attempt}: this proposal was already vetoed "
-                        "or its window closed")
-        from tournament.chain.client import ChainError
+                        "or its window closed"), False
         try:
             receipt = self.veto_fn(self.w3, self.deployment, self.guardian, proposal.round_id, reason,
                                    confirmations=self.settings.confirmations)
-        except ChainError as error:
-            return "", f"the veto failed: {error}"
+        except Exception as error:     # ChainError, TransactionReverted, GuardianError: re-read at the next pass
+            return "", " ".join(str(error).split()), True
         self._point("veto:sent", proposal)
-        return "0x" + bytes(receipt["transactionHash"]).hex(), ""
+        return "0x" + bytes(receipt["transactionHash"]).hex(), "", False
 
     # -------------------------------------------------------------- the audit
     def audit(self, proposal: Proposal) -> list[Finding]:
