@@ -388,7 +388,7 @@ class Watchtower:
             undecided = [p for p in proposals if p.key not in self.state.decisions]
             for proposal in proposals:
                 if proposal.key in self.state.decisions:
-                    self.alerts.event("already_decided", round=proposal.round_id, attempt=proposal.attempt,
+                    self.alerts.event("already_decided", logging.DEBUG, round=proposal.round_id, attempt=proposal.attempt,
                                       verdict=self.state.decisions[proposal.key].get("verdict"))
             try:
                 self._warn_closing(undecided)
