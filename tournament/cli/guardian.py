@@ -66,3 +66,9 @@ def pause(**o) -> None:
         click.echo("the tournament is already paused: nothing to do")
         return
     execute(sender, calls.pause(sender.chain), o, role="guardian", action="pause")
+
+
+# The watchtower lives in its own module (long-running, with its own options); it joins this group.
+from tournament.cli.guardian_watch import watch  # noqa: E402
+
+guardian.add_command(watch)
