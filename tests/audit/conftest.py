@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from eth_hash.auto import keccak
 
 from tournament.chain.devchain import chain_now, increase_time

@@ -14,7 +14,7 @@ import numpy as np
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from tournament.auditor.views import (ArtifactsView, ChainView, ProposalView, SettledView, SignerSetView, StakeView)
+from tournament.auditor.views import ArtifactsView, ChainView, ProposalView, SettledView, SignerSetView, StakeView
 from tournament.protocol import payout as payout_math
 from tournament.protocol.receipts import SignedReceipt
 from tournament.protocol.round_scoring import RoundInputs, RoundScoring, StakeAtClose, score_round
@@ -56,7 +56,7 @@ class PureRound:
     receipts: dict = field(default_factory=dict)   # model id -> SignedReceipt of its committed file
     domain: Domain = Domain(CHAIN_ID, TOURNAMENT)
 
-    def copy(self) -> "PureRound":
+    def copy(self) -> PureRound:
         return copy.deepcopy(self)
 
 

@@ -64,6 +64,7 @@ def resign(chain):
     results = Results(chain.round_id, p.attempt, p.results_root, p.leaf_count, p.scored_at_risk_wei,
                       p.artifacts_hash, p.signer_set_version)
     from pure_round import CHAIN_ID, TOURNAMENT
+
     from tournament.protocol.signing import Domain
     p.signatures = sign_results(Domain(CHAIN_ID, TOURNAMENT), results, [k.key for k in SIGNERS[:2]])
     p.calldata_results = None

@@ -7,8 +7,8 @@ import shutil
 from click.testing import CliRunner
 
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
-from tournament.protocol.payout import payout_wei
 from tournament.cli.main import main
+from tournament.protocol.payout import payout_wei
 
 
 def test_honest_round_passes_with_every_stake_verified(settled_round):

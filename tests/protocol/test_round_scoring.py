@@ -23,8 +23,7 @@ from tournament.protocol.artifacts import parse_manifest
 from tournament.protocol.constants import REQUIRED_FILES, Status
 from tournament.protocol.receipts import SignedReceipt, parse_receipts
 from tournament.protocol.results import ResultsTree, build_leaves
-from tournament.protocol.round_scoring import (MISSING_MESSAGE, RoundInputs, RoundScoringError, StakeAtClose,
-                                               score_round)
+from tournament.protocol.round_scoring import MISSING_MESSAGE, RoundInputs, RoundScoringError, StakeAtClose, score_round
 from tournament.protocol.signing import Domain, UploadReceipt, sign_receipt
 from tournament.protocol.submissions import ValidationResult, score_submissions, validate_predictions
 from tournament.protocol.tables import ConstantTargetsError, TablesError

@@ -7,11 +7,24 @@ tournament.auditor.readers (`read_chain_view`, `read_artifacts`, `read_receipts_
 """
 from __future__ import annotations
 
-from tournament.auditor.readers import (NMR_INITIAL_SUPPLY_WEI, read_artifacts, read_chain_view, read_receipts_dir,
-                                        read_targets_source)
+from tournament.auditor.readers import (
+                                        NMR_INITIAL_SUPPLY_WEI,
+                                        read_artifacts,
+                                        read_chain_view,
+                                        read_receipts_dir,
+                                        read_targets_source,
+)
 from tournament.auditor.verify import SCORE_TOLERANCE, AuditReport, Finding, StakeRow, verify_round
-from tournament.auditor.views import (ArtifactsView, ChainView, ProposalView, RefundView, SettledView, SignerSetView,
-                                      StakeView, VetoView)
+from tournament.auditor.views import (
+                                        ArtifactsView,
+                                        ChainView,
+                                        ProposalView,
+                                        RefundView,
+                                        SettledView,
+                                        SignerSetView,
+                                        StakeView,
+                                        VetoView,
+)
 
 __all__ = [
     "AuditReport", "ArtifactsView", "ChainView", "Finding", "NMR_INITIAL_SUPPLY_WEI", "ProposalView", "RefundView",

@@ -13,8 +13,16 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-from tournament.auditor.views import (ArtifactsView, ChainView, ProposalView, RefundView, SettledView,
-                                      SignerSetView, StakeView, VetoView)
+from tournament.auditor.views import (
+    ArtifactsView,
+    ChainView,
+    ProposalView,
+    RefundView,
+    SettledView,
+    SignerSetView,
+    StakeView,
+    VetoView,
+)
 from tournament.protocol.artifacts import ArtifactsError, parse_manifest
 from tournament.protocol.constants import MANIFEST_NAME
 
@@ -87,7 +95,8 @@ def _hex(value: Any) -> str:
     return str(value)
 
 
-def read_chain_view(w3, deployment, round_id: int, *, tournament=None, nmr=None, cache: Optional[dict] = None) -> ChainView:
+def read_chain_view(w3: Any, deployment: Any, round_id: int, *, tournament: Any = None, nmr: Any = None,
+                    cache: Optional[dict] = None) -> ChainView:
     """Read one round's events and views. `cache` (a dict) shares whole-tournament event
     lists (signer sets, burns) between rounds of one request."""
     from eth_utils import to_checksum_address
@@ -210,7 +219,7 @@ def _struct(value: Any, components: list) -> dict:
     return out
 
 
-def _receipt_signers(tournament, events) -> Optional[list[str]]:
+def _receipt_signers(tournament: Any, events: Any) -> Optional[list[str]]:
     """(v2) The current RECEIPT_ROLE holders, replayed from RoleGranted/RoleRevoked; None on a v1 contract."""
     from eth_utils import to_checksum_address
 
@@ -250,7 +259,7 @@ def read_targets_source(url_or_file: str) -> bytes:
     return Path(text).read_bytes()
 
 
-def _read_signatures(w3, tournament, proposal: ProposalView) -> None:
+def _read_signatures(w3: Any, tournament: Any, proposal: ProposalView) -> None:
     """Signatures are not in events: decode them from the proposeResults calldata."""
     try:
         tx = w3.eth.get_transaction(proposal.tx_hash)

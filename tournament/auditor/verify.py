@@ -26,23 +26,47 @@ bad JSON) is a finding with a message. Pure: no I/O.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 from eth_hash.auto import keccak
 
-from tournament.auditor.views import (ArtifactsView, ChainView, ProposalView, RefundView, SettledView, SignerSetView,
-                                      StakeView, VetoView)
+from tournament.auditor.views import (
+    ArtifactsView,
+    ChainView,
+    ProposalView,
+    RefundView,
+    SettledView,
+    SignerSetView,
+    StakeView,
+    VetoView,
+)
 from tournament.protocol import payout as payout_math
 from tournament.protocol.artifacts import ArtifactsError, artifacts_hash, file_entry, parse_manifest
-from tournament.protocol.constants import (LEAVES_NAME, LIVE_IDS_NAME, MANIFEST_NAME, META_MODEL_NAME, RECEIPTS_NAME,
-                                           REQUIRED_FILES, SCORES_NAME, SUBMISSIONS_DIR, TARGETS_NAME)
+from tournament.protocol.constants import (
+    LEAVES_NAME,
+    LIVE_IDS_NAME,
+    MANIFEST_NAME,
+    META_MODEL_NAME,
+    RECEIPTS_NAME,
+    REQUIRED_FILES,
+    SCORES_NAME,
+    SUBMISSIONS_DIR,
+    TARGETS_NAME,
+)
 from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts, receipt_from_json
 from tournament.protocol.results import INVALID, SCORED, Leaf, ResultsError, ResultsTree, leaves_from_json
 from tournament.protocol.round_scoring import RoundInputs, RoundScoring, StakeAtClose, score_round
-from tournament.protocol.signing import (Domain, Results, SigningError, check_signatures, recover_receipt_signer,
-                                         recover_signer)
+from tournament.protocol.signing import (
+    Domain,
+    Results,
+    SigningError,
+    check_signatures,
+    recover_receipt_signer,
+    recover_signer,
+)
 from tournament.protocol.tables import ConstantTargetsError, TablesError, read_live_ids, read_table, read_targets
 
 __all__ = [
@@ -55,7 +79,7 @@ log = logging.getLogger(__name__)
 SCORE_TOLERANCE = 2e-9          # protocol: a posted score is accepted within 2e-9 of the float
 META_TOLERANCE = 1e-9
 NANOS = 1e-9
-STATUS_NAMES = {SCORED: "SCORED", INVALID: "INVALID"}
+STATUS_NAMES: dict[int, str] = {SCORED: "SCORED", INVALID: "INVALID"}
 ZERO32 = b"\x00" * 32
 FILE_REASONS = ("missing", "hash_mismatch")   # INVALID for want of the committed file
 ReceiptLike = Union[SignedReceipt, Mapping[str, Any]]
@@ -588,8 +612,8 @@ def _check_scores_table(audit: _Audit, chain: ChainView, artifacts: ArtifactsVie
                                                 "message"))
         rows: dict[int, dict] = {}
         for k in range(len(columns["model_id"])):
-            row = {key: values[k] for key, values in columns.items()}
-            rows[int(float(row["model_id"]))] = row
+            record = {key: values[k] for key, values in columns.items()}
+            rows[int(float(record["model_id"]))] = record
     except (TablesError, ValueError, TypeError) as error:
         audit.fail(None, f"file:{SCORES_NAME}", "model_id,owner,stake_wei,status,...,message", "unreadable",
                    str(error))
@@ -716,8 +740,9 @@ def _check_signatures(audit: _Audit, chain: ChainView, proposal: ProposalView,
         return
     scored_at_risk = proposal.scored_at_risk_wei
     if scored_at_risk is None:   # a v1 event: the signed value is only in the calldata (or recomputed)
-        sent = (proposal.calldata_results or {}).get("scoredAtRisk")
-        scored_at_risk = sent if sent is not None else (recomputed.scored_at_risk_wei if recomputed else 0)
+        in_calldata = (proposal.calldata_results or {}).get("scoredAtRisk")
+        scored_at_risk = in_calldata if in_calldata is not None else (recomputed.scored_at_risk_wei if recomputed
+                                                                      else 0)
     results = Results(chain.round_id, proposal.attempt, proposal.results_root, proposal.leaf_count,
                       scored_at_risk, proposal.artifacts_hash, proposal.signer_set_version)
     if proposal.calldata_results is not None:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import click
 
+if TYPE_CHECKING:   # the command imports the auditor only when it runs: `tournament --help` stays fast
+    from tournament.auditor.verify import AuditReport
+    from tournament.auditor.views import ArtifactsView
 from tournament.protocol.units import format_nmr as _nmr
 
 
-def render_table(report) -> str:
+def render_table(report: AuditReport) -> str:
     """The human report: summary, per-stake rows, findings, notes."""
     s = report.summary
     lines = [f"round {report.round_id}  phase {report.phase}  staked {s['stakedCount']}  "
@@ -93,7 +97,7 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
     sys.exit(0 if report.passed else 1)
 
 
-def _optional_artifacts(artifacts: str, round_id: int):
+def _optional_artifacts(artifacts: str, round_id: int) -> Optional[ArtifactsView]:
     from tournament.auditor.readers import read_artifacts
 
     try:

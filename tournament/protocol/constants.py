@@ -32,7 +32,7 @@ class Phase(IntEnum):
         return self.name.capitalize()
 
     @classmethod
-    def from_label(cls, label: str) -> "Phase":
+    def from_label(cls, label: str) -> Phase:
         """'Resolvable' (any case) -> Phase.RESOLVABLE; ValueError for an unknown name."""
         try:
             return cls[str(label).upper()]

@@ -12,8 +12,9 @@ RECEIPT_ROLE holders: see tournament.auditor.verify). Pure: no I/O.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Union
 
 from tournament.protocol.signing import SigningError, UploadReceipt
 

@@ -23,16 +23,24 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 from eth_hash.auto import keccak
 
 from tournament.protocol import scoring
 from tournament.protocol.artifacts import artifacts_hash, build_manifest, file_entry, submission_path
-from tournament.protocol.constants import (LEAVES_NAME, LIVE_IDS_NAME, META_MODEL_NAME, RECEIPTS_NAME, SCORES_NAME,
-                                           TARGETS_NAME, Status)
+from tournament.protocol.constants import (
+    LEAVES_NAME,
+    LIVE_IDS_NAME,
+    META_MODEL_NAME,
+    RECEIPTS_NAME,
+    SCORES_NAME,
+    TARGETS_NAME,
+    Status,
+)
 from tournament.protocol.receipts import SignedReceipt, receipt_from_json, receipts_to_json
 from tournament.protocol.results import Leaf, ResultsTree, build_leaves, leaves_to_json
 from tournament.protocol.submissions import PARQUET_MAGIC, validate_predictions
@@ -205,30 +213,32 @@ def score_round(inputs: RoundInputs) -> RoundScoring:
             checked.append((s, None, None, MISSING_MESSAGE, "missing", None))
             continue
         raw = bytes(raw)
-        path = submission_path(s.model_id, file_extension(raw))
-        files[path] = raw
-        digest = keccak(raw)
-        if digest != bytes(s.submission_hash):
-            checked.append((s, path, digest, hash_mismatch_message(digest, bytes(s.submission_hash)),
+        published = submission_path(s.model_id, file_extension(raw))
+        files[published] = raw
+        received_hash = keccak(raw)
+        if received_hash != bytes(s.submission_hash):
+            checked.append((s, published, received_hash, hash_mismatch_message(received_hash, bytes(s.submission_hash)),
                             "hash_mismatch", None))
             continue
-        result = validate_predictions(raw, live, name=path)
-        checked.append((s, path, digest, result.message, result.rule, result.predictions if result.valid else None))
+        result = validate_predictions(raw, live, name=published)
+        checked.append((s, published, received_hash, result.message, result.rule,
+                        result.predictions if result.valid else None))
 
     # 2. score the valid files together, stake-weighted, in model order (as the operator always has)
     valid = [(k, c) for k, c in enumerate(checked) if c[5] is not None]
+    valid_predictions: list[np.ndarray] = [c[5] for _, c in valid if c[5] is not None]
     corr = np.full(len(checked), np.nan)
     mmc = np.full(len(checked), np.nan)
     meta = np.full(len(live_ids), np.nan)
     if valid:
         block = np.empty((len(valid), len(live_ids)))
-        for row, (_, c) in enumerate(valid):
-            block[row] = c[5]
+        for row, column in enumerate(valid_predictions):
+            block[row] = column
         weights = np.array([float(c[0].amount_wei) for _, c in valid])
         c_values, m_values = scoring.score_round(block.T, targets, weights)
         rows = [k for k, _ in valid]
         corr[rows], mmc[rows] = c_values, m_values
-        meta = scoring.meta_model(np.column_stack([c[5] for _, c in valid]), weights)
+        meta = scoring.meta_model(np.column_stack(valid_predictions), weights)
     outcomes = []
     scores: dict[int, tuple[int, int]] = {}
     for k, (s, path, digest, message, rule, predictions) in enumerate(checked):

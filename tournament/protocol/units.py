@@ -7,7 +7,7 @@ non-negative number with at most 18 decimals. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Optional, Union
 
@@ -62,4 +62,4 @@ def format_nmr(amount_wei: Optional[int], places: Optional[int] = None, *, none:
 
 def format_time(timestamp: int) -> str:
     """Unix seconds -> '2026-11-30 17:35 UTC'."""
-    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
