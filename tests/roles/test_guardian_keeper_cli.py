@@ -201,3 +201,34 @@ def test_approval_plan_follows_the_approve_from_zero_rule(deployed, monkeypatch)
     assert calls.approval_calls(chain, admin, 5) == []
     monkeypatch.undo()
     assert calls.has_change_approval(chain) is False  # the project's NMR has no changeApproval
+
+
+def test_keeper_loop_keeps_going_and_picks_up_new_rounds(deployed, owners):
+    """`keeper run` without --once: each pass re-reads the chain, finds rounds opened since, and
+    a pass that fails (RPC down) is reported and retried at the next interval."""
+    from tournament.admin.connection import open_tournament
+    from tournament.chain.client import ChainError
+    from tournament.keeper.runner import Keeper
+
+    chain = open_tournament(deployed.rpc_url, deployed.deployments_dir)
+    keeper = Keeper(chain, tx(deployed, deployed.keys[3]))
+    reports, naps = [], []
+    first = build_round(deployed, owners[:1], until="Refunding")
+    real_once = keeper.run_once
+    calls = {"n": 0}
+
+    def flaky_once():
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ChainError("reading the block number: RPC unreachable after 5 attempts")
+        if calls["n"] == 3:  # a round opened while the keeper slept
+            build_round(deployed, owners[1:], until="Refunding")
+        return real_once()
+
+    keeper.run_once = flaky_once
+    keeper.run(30, passes=3, on_pass=reports.append, sleep=naps.append)
+    assert naps == [30, 30]
+    assert reports[0].actions == [f"round {first.round_id}: refunded 1 stake(s), 100 NMR in 1 transaction(s)"]
+    assert reports[1].problems == ["pass failed: reading the block number: RPC unreachable after 5 attempts"]
+    assert [line.split(":")[0] for line in reports[2].actions] == [f"round {first.round_id + 1}"]
+    assert phase(deployed, first.round_id) == phase(deployed, first.round_id + 1) == "Settled"

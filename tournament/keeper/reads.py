@@ -33,14 +33,6 @@ def opened_rounds(chain: TournamentChain, from_block: Optional[int] = None,
     return [OpenedRound(int(e.args["roundId"]), e.block_number) for e in view.events("RoundOpened", None, from_block)]
 
 
-def opened_block(chain: TournamentChain, round_id: int) -> int:
-    block = reader(chain).opened_block(int(round_id))
-    if block is None:
-        raise ChainError(f"round {round_id} was never opened on the tournament at {chain.tournament.address} "
-                         f"(chain id {chain.chain_id})")
-    return block
-
-
 def phase(chain: TournamentChain, round_id: int) -> str:
     """The phase's name (None, Open, Closed, Resolvable, Proposed, Accepted, Refunding, Settled)."""
     value = reader(chain).phase(int(round_id))
