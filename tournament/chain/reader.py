@@ -58,7 +58,7 @@ from tournament.chain.errors import ChainError, TransactionReverted, abi_of, dec
 from tournament.chain.events import LogScanner
 from tournament.chain.rpc import batched, execute_batch, rpc, use_retry_policy
 from tournament.chain.types import (Config, EventLog, ModelInfo, Phase, RoundEvents, RoundState, SignerSet,
-                                    StakeState, ZERO32, decode_struct, stake_commitments)
+                                    StakeState, decode_struct, stake_commitments)
 
 __all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
 
@@ -475,5 +475,3 @@ def _abi_type(item: dict) -> str:
         return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
     return str(item["type"])
 
-
-__all__ += ["ZERO32"]
