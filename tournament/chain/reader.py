@@ -4,6 +4,7 @@
     reader = ChainReader(w3, deployment, block="finalized") # or "safe", or an int block number
     reader = ChainReader(w3, deployment, confirmations=3)   # head minus 3 blocks
     reader.block_number, reader.block_hash, reader.now()    # the pin; now() = THE chain time
+    reader.block_gas_limit                                  # of the pinned block
     reader.at(block) -> ChainReader                         # same RPC, scanner and caches, another pin
 
   Round (everything at the pinned block):
@@ -140,6 +141,7 @@ class ChainReader:
         self.block_number = int(header["number"])
         self.block_hash = _hex(header["hash"])
         self._timestamp = int(header["timestamp"])
+        self.block_gas_limit = int(header.get("gasLimit") or 0)
         self._memo: dict[Any, Any] = {}
         self._event_by_topic = {
             _hex(Web3.keccak(text=f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})")): e["name"]
