@@ -5,12 +5,15 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {ITournament} from "./interfaces/ITournament.sol";
+import {PauseClock} from "./libraries/PauseClock.sol";
 import {PayoutMath} from "./libraries/PayoutMath.sol";
 import {SignerSet} from "./libraries/SignerSet.sol";
 
@@ -19,12 +22,21 @@ interface IBurnable {
     function burn(uint256 value) external;
 }
 
+/// @dev The burn entry point of the legacy mainnet NMR (0x1776e1F26f98b1A5dF9cD347953a26dd3Cb46671):
+///      `mint(value)` burns `value` of the caller's tokens.
+interface ILegacyBurnable {
+    function mint(uint256 value) external returns (bool);
+}
+
 /// @title Tournament
 /// @notice Numerai-style staking tournament: participants stake NMR on their models'
 ///         predictions for a round; an m-of-n oracle posts signed scores (a Merkle root);
 ///         after a challenge window anyone settles stakes against the root and the contract
 ///         pays rewards from a reserve and burns losses, with the protocol's integer math.
 ///         If the oracle fails, every stake can be refunded in full after a timeout.
+///         Protocol version 2: live ids committed at open, upload receipts (RECEIPT_ROLE),
+///         payout factor and reserve from the signed `scoredAtRisk`, a tournament clock that
+///         stops while paused, bounded round ids and times, a burn entry point fixed at deployment.
 /// @dev Accounting (protocol invariant 1): NMR held == wallets + unsettled stakes + reward pool
 ///      + outstanding reserves, tracked as `accountedNmr` so a donation can be recovered.
 ///      Settled/refunded stakes are marked in a per-round bitmap, not by rewriting the stake,
@@ -32,14 +44,20 @@ interface IBurnable {
 contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTransient, EIP712 {
     using SafeERC20 for IERC20;
     using SignerSet for SignerSet.Data;
+    using PauseClock for PauseClock.Data;
 
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+    /// @notice Held by the submission service, whose EIP-712 upload receipts prove an upload.
+    bytes32 public constant RECEIPT_ROLE = keccak256("RECEIPT_ROLE");
 
-    /// @notice EIP-712 type of the signed results.
+    /// @notice EIP-712 type of the signed results (v2: with scoredAtRisk).
     bytes32 public constant RESULTS_TYPEHASH = keccak256(
-        "Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,bytes32 artifactsHash,uint64 signerSetVersion)"
+        "Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,uint128 scoredAtRisk,bytes32 artifactsHash,uint64 signerSetVersion)"
     );
+    /// @notice EIP-712 type of an upload receipt.
+    bytes32 public constant RECEIPT_TYPEHASH =
+        keccak256("UploadReceipt(uint256 roundId,uint256 modelId,bytes32 submissionHash,uint64 receivedAt)");
 
     uint8 public constant STATUS_SCORED = 1;
     uint8 public constant STATUS_INVALID = 2;
@@ -49,9 +67,13 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     uint256 public constant MAX_MODEL_NAME_LENGTH = 64;
     uint32 public constant MIN_TIMEOUT = 1 days;
     uint32 public constant MAX_PERIOD = 365 days;
+    /// @notice The first round's id is in [1, MAX_FIRST_ROUND_ID]; every later one is the last + 1.
+    uint256 public constant MAX_FIRST_ROUND_ID = type(uint32).max;
 
     /// @notice The NMR token.
     IERC20 public immutable nmr;
+    /// @notice How settlement burns: `burn(uint256)` or the legacy NMR's `mint(uint256)`.
+    BurnMethod public immutable burnMethod;
 
     /// @notice NMR this contract owes to someone (wallets, stakes, pool, reserves).
     uint256 public accountedNmr;
@@ -62,6 +84,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     Config private _config;
     SignerSet.Data private _signerSet;
+    PauseClock.Data private _clock;
 
     /// @dev `modelCount` keeps an owner's slot non-zero after its first model, so a
     ///      settlement credit rewrites a live slot instead of creating one (5k vs 20k gas).
@@ -86,7 +109,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         // slot 1
         uint128 totalAtRisk;
         uint64 closeTime;
-        uint64 challengeEnd;
+        uint64 challengeEnd; // tournament time
         // slots 2-7
         bytes32 resultsRoot;
         uint128 payoutFactor;
@@ -94,7 +117,11 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         uint128 rewardsPaid;
         uint128 burned;
         uint128 closedAmount;
+        uint128 scoredSettled; // shares the slot settlement writes anyway (closedAmount)
         Config config;
+        // slots 8-9
+        uint128 scoredAtRisk;
+        bytes32 liveIdsHash;
     }
 
     mapping(uint256 roundId => RoundState) private _rounds;
@@ -105,9 +132,14 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     /// @param nmrToken the NMR token
     /// @param admin receives DEFAULT_ADMIN_ROLE (a multisig in production)
     /// @param initialConfig the configuration future rounds snapshot
-    constructor(IERC20 nmrToken, address admin, Config memory initialConfig) EIP712("NumeraireTournament", "1") {
+    /// @param burnMethod_ the token's burn entry point: Burn for `burn(uint256)` (OpenZeppelin
+    ///        ERC20Burnable, this repository's NMR), LegacyMint for the mainnet NMR's `mint(uint256)`
+    constructor(IERC20 nmrToken, address admin, Config memory initialConfig, BurnMethod burnMethod_)
+        EIP712("NumeraireTournament", "2")
+    {
         if (address(nmrToken) == address(0) || admin == address(0)) revert ZeroAddress();
         nmr = nmrToken;
+        burnMethod = burnMethod_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setConfig(initialConfig);
     }
@@ -127,15 +159,19 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         emit SignersUpdated(version, signers, threshold);
     }
 
-    /// @notice Stops new activity (deposits, stakes, proposals, settlement). Withdrawals,
-    ///         unstaking and refunds keep working.
+    /// @notice Stops new activity (deposits, stakes, proposals, settlement) and the tournament
+    ///         clock: the challenge window and the timeouts stand still until `unpause`, so a
+    ///         pause delays outcomes and never changes them. Withdrawals, unstaking, refunds
+    ///         already due and vetoes keep working.
     function pause() external onlyRole(GUARDIAN_ROLE) {
         _pause();
+        _clock.pause();
     }
 
-    /// @notice Resumes activity.
+    /// @notice Resumes activity and the tournament clock.
     function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
         _unpause();
+        _clock.unpause();
     }
 
     /// @notice Sends tokens that nobody is owed (donations, tokens sent by mistake) to `to`.
@@ -198,7 +234,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         if (amount == 0) revert ZeroAmount();
         Wallet storage wallet = _wallets[msg.sender];
         if (wallet.balance < amount) revert InsufficientBalance(msg.sender, wallet.balance, amount);
-        wallet.balance -= uint128(amount);
+        wallet.balance -= SafeCast.toUint128(amount);
         accountedNmr -= amount;
         emit Withdrawn(msg.sender, amount);
         nmr.safeTransfer(msg.sender, amount);
@@ -221,25 +257,40 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     // =============================================================== rounds
 
     /// @notice Opens a round that snapshots the current configuration.
-    /// @param roundId strictly greater than every earlier round id
-    /// @param closeTime end of staking (unix seconds, in the future)
-    /// @param resolveTime when targets are known; at least closeTime + minResolutionDelay
-    function openRound(uint256 roundId, uint64 closeTime, uint64 resolveTime)
+    /// @param roundId the first round: any id in [1, MAX_FIRST_ROUND_ID]; later: lastRoundId + 1
+    /// @param closeTime end of staking (unix seconds): now < closeTime <= now + MAX_PERIOD
+    /// @param resolveTime when targets are known: closeTime + minResolutionDelay <= resolveTime
+    ///        <= closeTime + MAX_PERIOD
+    /// @param liveIdsHash keccak256 of the raw bytes of the round's published live_ids.csv
+    function openRound(uint256 roundId, uint64 closeTime, uint64 resolveTime, bytes32 liveIdsHash)
         external
         onlyRole(OPERATOR_ROLE)
         whenNotPaused
     {
-        if (roundId <= lastRoundId) revert RoundIdNotIncreasing(roundId, lastRoundId);
-        Config memory config = _config;
-        if (closeTime <= block.timestamp || resolveTime < uint256(closeTime) + config.minResolutionDelay) {
-            revert InvalidRoundTimes(closeTime, resolveTime, block.timestamp, config.minResolutionDelay);
+        uint256 last = lastRoundId;
+        if (last == 0) {
+            if (roundId == 0 || roundId > MAX_FIRST_ROUND_ID) {
+                revert InvalidFirstRoundId(roundId, 1, MAX_FIRST_ROUND_ID);
+            }
+        } else if (roundId != last + 1) {
+            revert InvalidRoundId(roundId, last + 1);
         }
+        Config memory config = _config;
+        if (
+            closeTime <= block.timestamp || closeTime > block.timestamp + MAX_PERIOD
+                || resolveTime < uint256(closeTime) + config.minResolutionDelay
+                || resolveTime > uint256(closeTime) + MAX_PERIOD
+        ) {
+            revert InvalidRoundTimes(closeTime, resolveTime, block.timestamp, config.minResolutionDelay, MAX_PERIOD);
+        }
+        if (liveIdsHash == bytes32(0)) revert EmptyLiveIdsHash();
         lastRoundId = roundId;
         RoundState storage round = _rounds[roundId];
         round.closeTime = closeTime;
         round.resolveTime = resolveTime;
         round.config = config;
-        emit RoundOpened(roundId, closeTime, resolveTime, config);
+        round.liveIdsHash = liveIdsHash;
+        emit RoundOpened(roundId, closeTime, resolveTime, liveIdsHash, config);
     }
 
     // =============================================================== stakes
@@ -276,11 +327,10 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         Wallet storage wallet = _wallets[owner];
         if (wallet.balance < amount) revert InsufficientBalance(owner, wallet.balance, amount);
 
-        wallet.balance -= uint128(amount);
+        wallet.balance -= SafeCast.toUint128(amount);
         if (previous == 0) round.stakedCount += 1;
-        round.totalAtRisk += uint128(amount);
-        // total <= token supply < 2**96, so the narrowing is exact.
-        _stakes[roundId][modelId] = Stake(uint96(total), corrMult, mmcMult);
+        round.totalAtRisk += SafeCast.toUint128(amount);
+        _stakes[roundId][modelId] = Stake(SafeCast.toUint96(total), corrMult, mmcMult);
         emit StakeChanged(roundId, modelId, owner, total, corrMult, mmcMult, submissionHash);
     }
 
@@ -298,15 +348,15 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         uint256 minStake = round.config.minStake;
         if (total != 0 && total < minStake) revert StakeBelowMinimum(total, minStake);
 
-        round.totalAtRisk -= uint128(amount);
-        _wallets[owner].balance += uint128(amount);
+        round.totalAtRisk -= SafeCast.toUint128(amount);
+        _wallets[owner].balance += SafeCast.toUint128(amount);
         uint16 corrMult = position.corrMult;
         uint16 mmcMult = position.mmcMult;
         if (total == 0) {
             round.stakedCount -= 1;
             delete _stakes[roundId][modelId];
         } else {
-            position.amount = uint96(total);
+            position.amount = SafeCast.toUint96(total);
         }
         emit StakeChanged(roundId, modelId, owner, total, corrMult, mmcMult, bytes32(0));
     }
@@ -314,11 +364,14 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     // =============================================================== results
 
     /// @notice Proposes the round's results, signed m-of-n by the oracle signers; starts the
-    ///         challenge window and reserves the most the round could pay from the pool.
+    ///         challenge window (challengePeriod seconds of tournament time) and reserves the
+    ///         most the round could pay from the pool: scoredAtRisk * clipBps / 10_000.
     /// @param results the signed EIP-712 struct: roundId; attempt (the round's current one,
     ///        bumped by each veto); resultsRoot (StandardMerkleTree root of the leaves);
-    ///        leafCount (must equal the staked count); artifactsHash (keccak256 of the published
-    ///        manifest.json); signerSetVersion (the current one)
+    ///        leafCount (must equal the staked count); scoredAtRisk (the stakes at close of the
+    ///        SCORED leaves, at most totalAtRisk; the payout factor and the reserve derive from
+    ///        it, and settlement never settles SCORED stakes above it); artifactsHash
+    ///        (keccak256 of the published manifest.json); signerSetVersion (the current one)
     /// @param signatures 65-byte signatures, by distinct signers in ascending address order
     function proposeResults(Results calldata results, bytes[] calldata signatures)
         external
@@ -336,6 +389,9 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
             revert LeafCountMismatch(roundId, round.stakedCount, results.leafCount);
         }
         if (results.resultsRoot == bytes32(0)) revert EmptyResultsRoot();
+        if (results.scoredAtRisk > round.totalAtRisk) {
+            revert ScoredAtRiskAboveTotal(roundId, results.scoredAtRisk, round.totalAtRisk);
+        }
         _signerSet.verify(_resultsDigest(results), signatures);
 
         _recordProposal(results, round);
@@ -343,24 +399,27 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @dev Reserves the round's maximum reward from the pool and stores the proposal.
     function _recordProposal(Results calldata results, RoundState storage round) private {
-        uint256 totalAtRisk = round.totalAtRisk;
-        uint256 reserve = (totalAtRisk * round.config.clipBps) / 10_000;
+        uint256 scoredAtRisk = results.scoredAtRisk;
+        uint256 reserve = (scoredAtRisk * round.config.clipBps) / 10_000;
         if (reserve > rewardPool) revert InsufficientRewardPool(reserve, rewardPool);
-        uint256 factor = PayoutMath.payoutFactor(totalAtRisk, round.config.stakeThreshold);
-        uint64 challengeEnd = uint64(block.timestamp) + round.config.challengePeriod;
+        uint256 factor = PayoutMath.payoutFactor(scoredAtRisk, round.config.stakeThreshold);
+        // Not paused here (whenNotPaused), so the tournament clock is running.
+        uint64 challengeEnd = SafeCast.toUint64(_clock.now_() + round.config.challengePeriod);
 
         rewardPool -= reserve;
-        round.reserve = uint128(reserve);
-        round.payoutFactor = uint128(factor);
+        round.reserve = SafeCast.toUint128(reserve);
+        round.payoutFactor = SafeCast.toUint128(factor);
         round.resultsRoot = results.resultsRoot;
         round.leafCount = results.leafCount;
         round.challengeEnd = challengeEnd;
+        round.scoredAtRisk = results.scoredAtRisk;
         emit ResultsProposed(
             results.roundId,
             results.attempt,
             results.resultsRoot,
             results.artifactsHash,
             results.leafCount,
+            results.scoredAtRisk,
             factor,
             reserve,
             challengeEnd,
@@ -370,6 +429,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     /// @notice Rejects proposed results during the challenge window. The round becomes
     ///         Resolvable again with `attempt + 1`, so the vetoed signatures cannot be replayed.
+    ///         Works while paused (the window stands still then, so it stays open).
     function veto(uint256 roundId, string calldata reason) external onlyRole(GUARDIAN_ROLE) {
         RoundState storage round = _rounds[roundId];
         _requirePhase(roundId, Phase.Proposed);
@@ -380,6 +440,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         round.resultsRoot = bytes32(0);
         round.leafCount = 0;
         round.challengeEnd = 0;
+        round.scoredAtRisk = 0;
         round.attempt = vetoed + 1;
         emit ResultsVetoed(roundId, vetoed, msg.sender, reason);
     }
@@ -392,6 +453,8 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     ///         nothing). Burns of the batch are summed.
     /// @param leaves the batch, in the order of the multiproof
     /// @param proof, proofFlags an OpenZeppelin multiproof of `leaves` against the root
+    /// @dev Reverts if the SCORED stakes settled in the round would sum above the signed
+    ///      scoredAtRisk (the payout factor and the reserve were computed from it).
     function settle(uint256 roundId, Leaf[] calldata leaves, bytes32[] calldata proof, bool[] calldata proofFlags)
         external
         nonReentrant
@@ -417,21 +480,36 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         for (uint256 i = 0; i < count; ++i) {
             _settleLeaf(roundId, leaves[i], factor, clipBps, totals);
         }
+        uint256 scoredSettled = round.scoredSettled + totals.scored;
+        if (scoredSettled > round.scoredAtRisk) {
+            revert ScoredSettledAboveSigned(roundId, scoredSettled, round.scoredAtRisk);
+        }
         if (totals.rewards > round.reserve) revert RewardsExceedReserve(roundId, totals.rewards, round.reserve);
-        round.reserve -= uint128(totals.rewards);
-        round.rewardsPaid += uint128(totals.rewards);
-        round.burned += uint128(totals.burned);
+        round.reserve -= SafeCast.toUint128(totals.rewards);
+        round.rewardsPaid += SafeCast.toUint128(totals.rewards);
+        round.burned += SafeCast.toUint128(totals.burned);
+        round.scoredSettled = SafeCast.toUint128(scoredSettled);
         accountedNmr -= totals.burned;
         _recordClosed(roundId, round, totals.count, totals.amount);
-        if (totals.burned > 0) IBurnable(address(nmr)).burn(totals.burned);
+        if (totals.burned > 0) _burn(totals.burned);
     }
 
     /// @dev Running sums of one settlement batch.
     struct BatchTotals {
         uint256 count;
         uint256 amount;
+        uint256 scored;
         uint256 rewards;
         uint256 burned;
+    }
+
+    /// @dev Burns `amount` of the tournament's NMR through the entry point fixed at deployment.
+    function _burn(uint256 amount) private {
+        if (burnMethod == BurnMethod.Burn) {
+            IBurnable(address(nmr)).burn(amount);
+        } else if (!ILegacyBurnable(address(nmr)).mint(amount)) {
+            revert BurnFailed(amount);
+        }
     }
 
     /// @dev Settles one verified leaf into the owner's wallet; skips a stake closed before.
@@ -448,12 +526,16 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         }
         Stake memory position = _stakes[roundId][modelId];
         if (position.amount == 0) revert NoStake(roundId, modelId);
-        int256 payout = leaf.status == STATUS_SCORED
-            ? PayoutMath.payout(position.amount, leaf.corr, leaf.mmc, position.corrMult, position.mmcMult, factor, clipBps)
-            : int256(0);
+        int256 payout;
+        if (leaf.status == STATUS_SCORED) {
+            payout = PayoutMath.payout(
+                position.amount, leaf.corr, leaf.mmc, position.corrMult, position.mmcMult, factor, clipBps
+            );
+            totals.scored += position.amount;
+        }
         // |payout| <= stake * clipBps / 10_000 <= stake, so the credit is never negative.
         address owner = _modelOwners[modelId];
-        _wallets[owner].balance += uint128(uint256(int256(uint256(position.amount)) + payout));
+        _wallets[owner].balance += SafeCast.toUint128(uint256(int256(uint256(position.amount)) + payout));
         totals.count += 1;
         totals.amount += position.amount;
         if (payout > 0) totals.rewards += uint256(payout);
@@ -475,15 +557,17 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     }
 
     /// @notice Refunds stakes in full, no burn and no reward, when the oracle failed: the
-    ///         round is Refunding (no results by resolveTime + resultsTimeout), or results were
-    ///         accepted but these stakes are still unsettled settleTimeout after acceptance.
-    ///         Anyone may call it; works while paused. Stakes already closed are skipped.
+    ///         round is Refunding (no results resultsTimeout unpaused seconds after resolveTime),
+    ///         or results were accepted but these stakes are still unsettled settleTimeout
+    ///         unpaused seconds after acceptance. Anyone may call it; works while paused for
+    ///         refunds already due (the clock stands still, so none becomes due while paused).
+    ///         Stakes already closed are skipped.
     function refund(uint256 roundId, uint256[] calldata modelIds) external nonReentrant {
         RoundState storage round = _rounds[roundId];
         Phase current = phase(roundId);
-        uint256 refundableAt = _refundableAt(round);
-        if (!(current == Phase.Refunding || (current == Phase.Accepted && block.timestamp >= refundableAt))) {
-            revert RefundNotAvailable(roundId, current, refundableAt);
+        uint256 refundableAt_ = _refundableAt(round);
+        if (!(current == Phase.Refunding || (current == Phase.Accepted && _clock.now_() >= refundableAt_))) {
+            revert RefundNotAvailable(roundId, current, refundableAt_);
         }
         uint256 closedCount;
         uint256 closedAmount;
@@ -493,7 +577,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
             if (amount == 0) revert NoStake(roundId, modelId);
             if (!_markClosed(roundId, modelId)) continue;
             address owner = _modelOwners[modelId];
-            _wallets[owner].balance += uint128(amount);
+            _wallets[owner].balance += SafeCast.toUint128(amount);
             closedCount += 1;
             closedAmount += amount;
             emit StakeRefunded(roundId, modelId, owner, amount);
@@ -517,9 +601,9 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         return PayoutMath.payout(stakeWei, corrNanos, mmcNanos, corrMult, mmcMult, payoutFactorWei, clipBps);
     }
 
-    /// @notice The payout factor (1e18) for a round's total at risk and stake threshold.
-    function payoutFactor(uint256 totalAtRiskWei, uint256 stakeThresholdWei) external pure returns (uint256) {
-        return PayoutMath.payoutFactor(totalAtRiskWei, stakeThresholdWei);
+    /// @notice The payout factor (1e18) for a round's scored stake at risk and stake threshold.
+    function payoutFactor(uint256 scoredAtRiskWei, uint256 stakeThresholdWei) external pure returns (uint256) {
+        return PayoutMath.payoutFactor(scoredAtRiskWei, stakeThresholdWei);
     }
 
     /// @notice The leaf hash the results tree uses for `leaf`.
@@ -535,20 +619,49 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         return _resultsDigest(results);
     }
 
-    /// @notice The phase of a round, derived from time and state.
+    /// @notice The EIP-712 digest the submission service signs for an upload receipt.
+    function receiptDigest(UploadReceipt calldata receipt) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    RECEIPT_TYPEHASH, receipt.roundId, receipt.modelId, receipt.submissionHash, receipt.receivedAt
+                )
+            )
+        );
+    }
+
+    /// @notice Whether `signature` over `receipt` is by a current RECEIPT_ROLE holder, under the
+    ///         same rules as results signatures (65 bytes, low s, v in {27, 28}).
+    /// @return valid true when the signature is well-formed and its signer holds RECEIPT_ROLE now
+    /// @return signer the recovered address (zero when the signature is malformed or malleable)
+    function isValidReceipt(UploadReceipt calldata receipt, bytes calldata signature)
+        external
+        view
+        returns (bool valid, address signer)
+    {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(receiptDigest(receipt), signature);
+        if (err != ECDSA.RecoverError.NoError) return (false, address(0));
+        return (hasRole(RECEIPT_ROLE, recovered), recovered);
+    }
+
+    /// @notice The phase of a round, derived from time and state. The challenge window and
+    ///         the timeouts are measured on the tournament clock (see `tournamentTime`).
     function phase(uint256 roundId) public view returns (Phase) {
         RoundState storage round = _rounds[roundId];
-        if (round.closeTime == 0) return Phase.None;
+        uint256 closeTime = round.closeTime;
+        if (closeTime == 0) return Phase.None;
         if (round.settled) return Phase.Settled;
-        if (block.timestamp < round.closeTime) return Phase.Open;
+        if (block.timestamp < closeTime) return Phase.Open;
         // Nothing was staked: nothing to resolve.
         if (round.stakedCount == 0) return Phase.Settled;
         if (round.resultsRoot != bytes32(0)) {
-            return block.timestamp < round.challengeEnd ? Phase.Proposed : Phase.Accepted;
+            // The settlement path: one more slot read (the clock), no search.
+            return _clock.now_() < round.challengeEnd ? Phase.Proposed : Phase.Accepted;
         }
-        if (block.timestamp >= uint256(round.resolveTime) + round.config.resultsTimeout) return Phase.Refunding;
-        if (block.timestamp >= round.resolveTime) return Phase.Resolvable;
-        return Phase.Closed;
+        uint256 resolveTime = round.resolveTime;
+        if (block.timestamp < resolveTime) return Phase.Closed;
+        if (_clock.now_() >= _clock.at(resolveTime) + round.config.resultsTimeout) return Phase.Refunding;
+        return Phase.Resolvable;
     }
 
     /// @notice A round's full state (configuration snapshot included).
@@ -570,7 +683,10 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
             rewardsPaid: r.rewardsPaid,
             burned: r.burned,
             closedAmount: r.closedAmount,
-            config: r.config
+            config: r.config,
+            scoredAtRisk: r.scoredAtRisk,
+            scoredSettled: r.scoredSettled,
+            liveIdsHash: r.liveIdsHash
         });
     }
 
@@ -578,6 +694,24 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     function getStake(uint256 roundId, uint256 modelId) external view returns (Stake memory position, bool closed) {
         position = _stakes[roundId][modelId];
         closed = _isClosed(roundId, modelId);
+    }
+
+    /// @notice The stakes of (round, modelIds[i]) and whether each was settled or refunded, in
+    ///         one call (readers page a few thousand ids per eth_call). Unknown ids read as zero.
+    function getStakes(uint256 roundId, uint256[] calldata modelIds)
+        external
+        view
+        returns (Stake[] memory positions, bool[] memory closed)
+    {
+        uint256 count = modelIds.length;
+        positions = new Stake[](count);
+        closed = new bool[](count);
+        mapping(uint256 => Stake) storage stakes = _stakes[roundId];
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 modelId = modelIds[i];
+            positions[i] = stakes[modelId];
+            closed[i] = _isClosed(roundId, modelId);
+        }
     }
 
     /// @notice Whether the stake of (round, model) was settled or refunded.
@@ -615,7 +749,36 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         return _signerSet.version;
     }
 
-    /// @notice When unsettled stakes of an accepted round become refundable (0 if no results).
+    /// @notice The tournament clock: unix seconds minus every second the tournament spent
+    ///         paused. It stands still while paused. Compare `challengeEnd`, `refundableAt`
+    ///         and `resultsDeadline` with it, never with the wall clock.
+    function tournamentTime() external view returns (uint64) {
+        return SafeCast.toUint64(_clock.now_());
+    }
+
+    /// @notice The tournament time at wall time `wallTime`. Exact for past times; for a
+    ///         future time it assumes no pause or unpause after now (a running pause lasts).
+    function tournamentTimeAt(uint256 wallTime) external view returns (uint256) {
+        return _clock.at(wallTime);
+    }
+
+    /// @notice Seconds the tournament has spent paused so far (a running pause up to now).
+    function pausedSeconds() external view returns (uint256) {
+        return _clock.pausedSeconds();
+    }
+
+    /// @notice The tournament time from which a round with no results proposed is Refunding:
+    ///         the tournament time at its resolveTime + resultsTimeout (a projection while
+    ///         resolveTime is in the future). 0 for an unknown round.
+    function resultsDeadline(uint256 roundId) external view returns (uint256) {
+        RoundState storage round = _rounds[roundId];
+        if (round.closeTime == 0) return 0;
+        return _clock.at(round.resolveTime) + round.config.resultsTimeout;
+    }
+
+    /// @notice The tournament time from which unsettled stakes of an accepted round are
+    ///         refundable: challengeEnd + settleTimeout (0 while no results are proposed).
+    ///         While the tournament runs, the wall time is `refundableAt - tournamentTime() + now`.
     function refundableAt(uint256 roundId) external view returns (uint256) {
         return _refundableAt(_rounds[roundId]);
     }
@@ -631,6 +794,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
                     results.attempt,
                     results.resultsRoot,
                     results.leafCount,
+                    results.scoredAtRisk,
                     results.artifactsHash,
                     results.signerSetVersion
                 )
@@ -640,7 +804,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
 
     function _deposit(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
-        _wallets[msg.sender].balance += uint128(amount);
+        _wallets[msg.sender].balance += SafeCast.toUint128(amount);
         accountedNmr += amount;
         emit Deposited(msg.sender, amount);
         nmr.safeTransferFrom(msg.sender, address(this), amount);
@@ -736,8 +900,8 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     /// @dev Counts closed stakes; when the last one closes, releases the unpaid reserve.
     function _recordClosed(uint256 roundId, RoundState storage round, uint256 count, uint256 amount) private {
         if (count == 0) return;
-        round.closedCount += uint32(count);
-        round.closedAmount += uint128(amount);
+        round.closedCount += SafeCast.toUint32(count);
+        round.closedAmount += SafeCast.toUint128(amount);
         if (round.closedCount == round.stakedCount) {
             uint256 released = round.reserve;
             round.reserve = 0;

@@ -1,10 +1,20 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
 /// @title ITournament
-/// @notice Types, events and errors of the staking tournament (see shared/design/protocol.md).
-///         Everything only auditors need (names, submission hashes, scores, artifacts hashes)
-///         lives in events; storage holds only what the contract itself must read.
+/// @notice Types, functions, events and errors of the staking tournament, protocol version 2
+///         (see shared/design/protocol.md). Everything only auditors need (names, submission
+///         hashes, scores, artifacts hashes) lives in events; storage holds only what the
+///         contract itself must read. Every external function of `Tournament` is declared
+///         here, except those it inherits from OpenZeppelin's AccessControl (IAccessControl),
+///         Pausable (`paused()`) and EIP712 (IERC5267 `eip712Domain()`).
+///
+///         Times: `closeTime` and `resolveTime` are wall-clock unix seconds. The challenge
+///         window and both timeouts run on the tournament clock (`tournamentTime()`), which
+///         stops while the tournament is paused: `challengeEnd`, `refundableAt` and
+///         `resultsDeadline` are tournament times, to be compared with `tournamentTime()`.
 interface ITournament {
     // ---------------------------------------------------------------- types
 
@@ -35,24 +45,35 @@ interface ITournament {
         Settled
     }
 
-    /// @notice Round state as `getRound` returns it (storage packs it differently).
+    /// @notice How settlement burns NMR, fixed at deployment: OpenZeppelin `burn(uint256)`, or
+    ///         the legacy mainnet NMR's `mint(uint256)`, which burns the caller's tokens.
+    enum BurnMethod {
+        Burn,
+        LegacyMint
+    }
+
+    /// @notice Round state as `getRound` returns it (storage packs it differently). Fields
+    ///         16-18 are new in v2 (appended, so earlier indices are unchanged).
     struct Round {
-        uint64 closeTime;
-        uint64 resolveTime;
+        uint64 closeTime; // wall clock
+        uint64 resolveTime; // wall clock
         uint32 stakedCount; // staked models; frozen at close
         uint32 closedCount; // stakes settled or refunded
         uint32 attempt; // bumped by each veto
         uint32 leafCount;
         uint128 totalAtRisk; // sum of stakes; frozen at close
-        uint64 challengeEnd; // 0 while no results are proposed; acceptance time
+        uint64 challengeEnd; // TOURNAMENT time the window ends (acceptance); 0 while no results
         bool settled;
         bytes32 resultsRoot; // 0 while no results are proposed
-        uint128 payoutFactor; // 1e18; set at proposal
+        uint128 payoutFactor; // 1e18; set at proposal, from scoredAtRisk
         uint128 reserve; // NMR wei reserved from the pool and not yet paid
         uint128 rewardsPaid;
         uint128 burned;
         uint128 closedAmount; // stake wei settled or refunded
         Config config;
+        uint128 scoredAtRisk; // signed: stakes at close of the SCORED leaves; 0 while no results
+        uint128 scoredSettled; // stake wei of SCORED leaves settled so far; never above scoredAtRisk
+        bytes32 liveIdsHash; // keccak256 of the round's live_ids.csv, fixed at open
     }
 
     /// @notice A stake of (round, model). One storage slot.
@@ -77,8 +98,17 @@ interface ITournament {
         uint32 attempt;
         bytes32 resultsRoot;
         uint32 leafCount;
+        uint128 scoredAtRisk; // NMR wei: sum of the stakes at close of the SCORED leaves
         bytes32 artifactsHash;
         uint64 signerSetVersion;
+    }
+
+    /// @notice The EIP-712 struct the submission service (RECEIPT_ROLE) signs for each upload.
+    struct UploadReceipt {
+        uint256 roundId;
+        uint256 modelId;
+        bytes32 submissionHash; // keccak256 of the uploaded bytes
+        uint64 receivedAt; // unix seconds
     }
 
     // ---------------------------------------------------------------- events
@@ -86,7 +116,9 @@ interface ITournament {
     event ModelCreated(uint256 indexed modelId, address indexed owner, string name);
     event Deposited(address indexed owner, uint256 amount);
     event Withdrawn(address indexed owner, uint256 amount);
-    event RoundOpened(uint256 indexed roundId, uint64 closeTime, uint64 resolveTime, Config config);
+    event RoundOpened(
+        uint256 indexed roundId, uint64 closeTime, uint64 resolveTime, bytes32 liveIdsHash, Config config
+    );
     /// @dev `submissionHash` is bytes32(0) on unstake: the commitment is unchanged.
     event StakeChanged(
         uint256 indexed roundId,
@@ -103,9 +135,10 @@ interface ITournament {
         bytes32 resultsRoot,
         bytes32 artifactsHash,
         uint32 leafCount,
+        uint128 scoredAtRisk,
         uint256 payoutFactor,
         uint256 reserve,
-        uint64 challengeEnd,
+        uint64 challengeEnd, // tournament time
         uint64 signerSetVersion
     );
     event ResultsVetoed(uint256 indexed roundId, uint32 attempt, address indexed guardian, string reason);
@@ -137,8 +170,12 @@ interface ITournament {
     error UnknownModel(uint256 modelId);
     error NotModelOwner(uint256 modelId, address owner, address caller);
     error InvalidConfig(string field);
-    error RoundIdNotIncreasing(uint256 roundId, uint256 lastRoundId);
-    error InvalidRoundTimes(uint256 closeTime, uint256 resolveTime, uint256 now_, uint256 minResolutionDelay);
+    error InvalidFirstRoundId(uint256 roundId, uint256 min, uint256 max);
+    error InvalidRoundId(uint256 roundId, uint256 expected);
+    error InvalidRoundTimes(
+        uint256 closeTime, uint256 resolveTime, uint256 now_, uint256 minResolutionDelay, uint256 maxPeriod
+    );
+    error EmptyLiveIdsHash();
     error UnknownRound(uint256 roundId);
     error RoundNotOpen(uint256 roundId, uint256 closeTime, uint256 now_);
     error WrongPhase(uint256 roundId, Phase expected, Phase actual);
@@ -157,6 +194,109 @@ interface ITournament {
     error InvalidLeafStatus(uint256 modelId, uint8 status);
     error InvalidScore(uint256 modelId, int64 corr, int64 mmc);
     error RewardsExceedReserve(uint256 roundId, uint256 rewards, uint256 reserve);
+    error ScoredAtRiskAboveTotal(uint256 roundId, uint256 scoredAtRisk, uint256 totalAtRisk);
+    error ScoredSettledAboveSigned(uint256 roundId, uint256 scoredSettled, uint256 scoredAtRisk);
+    error BurnFailed(uint256 amount);
     error RefundNotAvailable(uint256 roundId, Phase phase, uint256 refundableAt);
     error NoSurplus(address token);
+
+    // ---------------------------------------------------------------- constants
+
+    function OPERATOR_ROLE() external view returns (bytes32);
+    function GUARDIAN_ROLE() external view returns (bytes32);
+    function RECEIPT_ROLE() external view returns (bytes32);
+    function RESULTS_TYPEHASH() external view returns (bytes32);
+    function RECEIPT_TYPEHASH() external view returns (bytes32);
+    function STATUS_SCORED() external view returns (uint8);
+    function STATUS_INVALID() external view returns (uint8);
+    function MAX_SCORE_NANOS() external view returns (int64);
+    function MAX_MULTIPLIER() external view returns (uint16);
+    function MAX_CLIP_BPS() external view returns (uint16);
+    function MAX_MODEL_NAME_LENGTH() external view returns (uint256);
+    function MIN_TIMEOUT() external view returns (uint32);
+    function MAX_PERIOD() external view returns (uint32);
+    function MAX_FIRST_ROUND_ID() external view returns (uint256);
+
+    // ---------------------------------------------------------------- state
+
+    function nmr() external view returns (IERC20);
+    function burnMethod() external view returns (BurnMethod);
+    function accountedNmr() external view returns (uint256);
+    function rewardPool() external view returns (uint256);
+    function lastRoundId() external view returns (uint256);
+    function lastModelId() external view returns (uint256);
+
+    // ---------------------------------------------------------------- admin, guardian
+
+    function setConfig(Config calldata config) external;
+    function setSigners(address[] calldata signers, uint8 threshold) external;
+    function pause() external;
+    function unpause() external;
+    function recoverSurplus(IERC20 token, address to) external;
+    function fundRewards(uint256 amount) external;
+    function withdrawRewards(uint256 amount, address to) external;
+
+    // ---------------------------------------------------------------- participants
+
+    function deposit(uint256 amount) external;
+    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
+    function withdraw(uint256 amount) external;
+    function createModel(string calldata name) external returns (uint256 modelId);
+    function stake(
+        uint256 roundId,
+        uint256 modelId,
+        uint256 amount,
+        uint16 corrMult,
+        uint16 mmcMult,
+        bytes32 submissionHash
+    ) external;
+    function unstake(uint256 roundId, uint256 modelId, uint256 amount) external;
+
+    // ---------------------------------------------------------------- rounds, results
+
+    function openRound(uint256 roundId, uint64 closeTime, uint64 resolveTime, bytes32 liveIdsHash) external;
+    function proposeResults(Results calldata results, bytes[] calldata signatures) external;
+    function veto(uint256 roundId, string calldata reason) external;
+    function settle(uint256 roundId, Leaf[] calldata leaves, bytes32[] calldata proof, bool[] calldata proofFlags)
+        external;
+    function refund(uint256 roundId, uint256[] calldata modelIds) external;
+
+    // ---------------------------------------------------------------- views
+
+    function computePayout(
+        uint256 stakeWei,
+        int64 corrNanos,
+        int64 mmcNanos,
+        uint16 corrMult,
+        uint16 mmcMult,
+        uint256 payoutFactorWei,
+        uint16 clipBps
+    ) external pure returns (int256 payoutWei);
+    function payoutFactor(uint256 scoredAtRiskWei, uint256 stakeThresholdWei) external pure returns (uint256);
+    function leafHash(Leaf calldata leaf) external pure returns (bytes32);
+    function resultsDigest(Results calldata results) external view returns (bytes32);
+    function receiptDigest(UploadReceipt calldata receipt) external view returns (bytes32);
+    function isValidReceipt(UploadReceipt calldata receipt, bytes calldata signature)
+        external
+        view
+        returns (bool valid, address signer);
+    function phase(uint256 roundId) external view returns (Phase);
+    function getRound(uint256 roundId) external view returns (Round memory);
+    function getStake(uint256 roundId, uint256 modelId) external view returns (Stake memory position, bool closed);
+    function getStakes(uint256 roundId, uint256[] calldata modelIds)
+        external
+        view
+        returns (Stake[] memory positions, bool[] memory closed);
+    function isStakeClosed(uint256 roundId, uint256 modelId) external view returns (bool);
+    function balanceOf(address owner) external view returns (uint256);
+    function modelCountOf(address owner) external view returns (uint256);
+    function modelOwner(uint256 modelId) external view returns (address);
+    function config() external view returns (Config memory);
+    function signerSet() external view returns (address[] memory signers, uint8 threshold, uint64 version);
+    function signerSetVersion() external view returns (uint64);
+    function tournamentTime() external view returns (uint64);
+    function tournamentTimeAt(uint256 wallTime) external view returns (uint256);
+    function pausedSeconds() external view returns (uint256);
+    function resultsDeadline(uint256 roundId) external view returns (uint256);
+    function refundableAt(uint256 roundId) external view returns (uint256);
 }

@@ -1,13 +1,17 @@
-"""EIP-712 signatures over a round's results, exactly as the tournament contract checks them.
+"""EIP-712 signatures over a round's results and over upload receipts, exactly as the contract checks them.
 
-The contract is OpenZeppelin `EIP712("NumeraireTournament", "1")`; signers sign the struct
-`Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,bytes32
-artifactsHash,uint64 signerSetVersion)`. The digest is computed by hand here (type hash,
-struct hash, `"\\x19\\x01" || domainSeparator || structHash`) and the tests cross-check it
-against eth-account's `encode_typed_data`. `sign_results` returns 65-byte `r || s || v`
-signatures (v in {27, 28}, low s) sorted by ascending signer address, which is the order
-`proposeResults` requires; `check_signatures` applies the contract's acceptance rules
-off-chain so the operator and the auditor see a rejection coming. Pure code: no I/O.
+Protocol version 2. The contract is OpenZeppelin `EIP712("NumeraireTournament", "2")`; oracle
+signers sign the struct `Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32
+leafCount,uint128 scoredAtRisk,bytes32 artifactsHash,uint64 signerSetVersion)`, and the
+submission service (RECEIPT_ROLE) signs `UploadReceipt(uint256 roundId,uint256 modelId,bytes32
+submissionHash,uint64 receivedAt)` in the same domain. Digests are computed by hand here (type
+hash, struct hash, `"\\x19\\x01" || domainSeparator || structHash`) and the tests cross-check them
+against eth-account's `encode_typed_data` and the contract's `resultsDigest` / `receiptDigest`.
+`sign_results` returns 65-byte `r || s || v` signatures (v in {27, 28}, low s) sorted by
+ascending signer address, which is the order `proposeResults` requires; `check_signatures`
+applies the contract's acceptance rules off-chain so the operator and the auditor see a
+rejection coming. `sign_receipt` / `recover_receipt_signer` apply the same signature rules
+(65 bytes, v in {27, 28}, low s) to receipts. Pure code: no I/O.
 """
 from __future__ import annotations
 
@@ -28,27 +32,36 @@ __all__ = [
     "Domain",
     "RESULTS_TYPE",
     "RESULTS_TYPEHASH",
+    "RECEIPT_TYPE",
+    "RECEIPT_TYPEHASH",
     "Results",
     "SECP256K1_N",
+    "UploadReceipt",
     "SigningError",
     "check_signatures",
     "domain_from_eip712_domain_call",
     "domain_separator",
     "make_high_s",
+    "receipt_digest",
+    "receipt_struct_hash",
+    "receipt_typed_data",
+    "recover_receipt_signer",
     "recover_signer",
     "recover_signers",
     "results_digest",
     "results_struct_hash",
+    "sign_receipt",
     "sign_results",
     "split_signature",
     "typed_data",
 ]
 
 DOMAIN_NAME = "NumeraireTournament"
-DOMAIN_VERSION = "1"
+DOMAIN_VERSION = "2"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 RESULTS_TYPE = ("Results(uint256 roundId,uint32 attempt,bytes32 resultsRoot,uint32 leafCount,"
-                "bytes32 artifactsHash,uint64 signerSetVersion)")
+                "uint128 scoredAtRisk,bytes32 artifactsHash,uint64 signerSetVersion)")
+RECEIPT_TYPE = "UploadReceipt(uint256 roundId,uint256 modelId,bytes32 submissionHash,uint64 receivedAt)"
 DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
 # The same domain type as eth_signTypedData_v4 JSON wants it (every message here uses it).
 DOMAIN_TYPE_FIELDS = [
@@ -58,6 +71,7 @@ DOMAIN_TYPE_FIELDS = [
     {"name": "verifyingContract", "type": "address"},
 ]
 RESULTS_TYPEHASH = keccak(RESULTS_TYPE.encode())
+RECEIPT_TYPEHASH = keccak(RECEIPT_TYPE.encode())
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # ERC-5267 `fields` bit mask: 0x01 name, 0x02 version, 0x04 chainId, 0x08 verifyingContract, 0x10 salt.
 _EIP712_FIELDS = 0x0F
@@ -157,12 +171,17 @@ def domain_separator(domain: Domain) -> bytes:
 
 @dataclass(frozen=True)
 class Results:
-    """The signed statement about a round: which results (root, leaf count) and artifacts, which attempt."""
+    """The signed statement about a round: which results (root, leaf count, scored stake) and artifacts.
+
+    Fields in the struct's order. `scored_at_risk` is the sum, in NMR wei, of the stakes at
+    close of the round's SCORED leaves (v2): the payout factor and the reserve derive from it.
+    """
 
     round_id: int
     attempt: int
     results_root: bytes
     leaf_count: int
+    scored_at_risk: int
     artifacts_hash: bytes
     signer_set_version: int
 
@@ -170,6 +189,7 @@ class Results:
         _uint("round_id", self.round_id, 256)
         _uint("attempt", self.attempt, 32)
         _uint("leaf_count", self.leaf_count, 32)
+        _uint("scored_at_risk", self.scored_at_risk, 128)
         _uint("signer_set_version", self.signer_set_version, 64)
         object.__setattr__(self, "results_root", _bytes32("results_root", self.results_root))
         object.__setattr__(self, "artifacts_hash", _bytes32("artifacts_hash", self.artifacts_hash))
@@ -177,17 +197,63 @@ class Results:
     def as_message(self) -> dict:
         """The struct as EIP-712 JSON message fields."""
         return {"roundId": self.round_id, "attempt": self.attempt, "resultsRoot": self.results_root,
-                "leafCount": self.leaf_count, "artifactsHash": self.artifacts_hash,
-                "signerSetVersion": self.signer_set_version}
+                "leafCount": self.leaf_count, "scoredAtRisk": self.scored_at_risk,
+                "artifactsHash": self.artifacts_hash, "signerSetVersion": self.signer_set_version}
+
+    def as_tuple(self) -> tuple:
+        """The struct as the contract's ABI tuple (for `proposeResults`, `resultsDigest`)."""
+        return (self.round_id, self.attempt, self.results_root, self.leaf_count, self.scored_at_risk,
+                self.artifacts_hash, self.signer_set_version)
+
+
+@dataclass(frozen=True)
+class UploadReceipt:
+    """The submission service's signed acknowledgement of one upload (v2), RECEIPT_ROLE's signature.
+
+    `submission_hash` is keccak256 of the uploaded bytes; `received_at` is unix seconds.
+    """
+
+    round_id: int
+    model_id: int
+    submission_hash: bytes
+    received_at: int
+
+    def __post_init__(self) -> None:
+        _uint("round_id", self.round_id, 256)
+        _uint("model_id", self.model_id, 256)
+        _uint("received_at", self.received_at, 64)
+        object.__setattr__(self, "submission_hash", _bytes32("submission_hash", self.submission_hash))
+
+    def as_message(self) -> dict:
+        """The struct as EIP-712 JSON message fields."""
+        return {"roundId": self.round_id, "modelId": self.model_id, "submissionHash": self.submission_hash,
+                "receivedAt": self.received_at}
+
+    def as_tuple(self) -> tuple:
+        """The struct as the contract's ABI tuple (for `receiptDigest`, `isValidReceipt`)."""
+        return (self.round_id, self.model_id, self.submission_hash, self.received_at)
 
 
 def results_struct_hash(results: Results) -> bytes:
-    """`keccak256(abi.encode(RESULTS_TYPEHASH, roundId, attempt, resultsRoot, leafCount, artifactsHash, version))`."""
+    """`keccak256(abi.encode(RESULTS_TYPEHASH, roundId, attempt, root, leafCount, scoredAtRisk, artifactsHash, version))`."""
     return keccak(abi_encode(
-        ["bytes32", "uint256", "uint32", "bytes32", "uint32", "bytes32", "uint64"],
+        ["bytes32", "uint256", "uint32", "bytes32", "uint32", "uint128", "bytes32", "uint64"],
         [RESULTS_TYPEHASH, results.round_id, results.attempt, results.results_root, results.leaf_count,
-         results.artifacts_hash, results.signer_set_version],
+         results.scored_at_risk, results.artifacts_hash, results.signer_set_version],
     ))
+
+
+def receipt_struct_hash(receipt: UploadReceipt) -> bytes:
+    """`keccak256(abi.encode(RECEIPT_TYPEHASH, roundId, modelId, submissionHash, receivedAt))`."""
+    return keccak(abi_encode(
+        ["bytes32", "uint256", "uint256", "bytes32", "uint64"],
+        [RECEIPT_TYPEHASH, receipt.round_id, receipt.model_id, receipt.submission_hash, receipt.received_at],
+    ))
+
+
+def receipt_digest(domain: Domain, receipt: UploadReceipt) -> bytes:
+    """The 32-byte EIP-712 digest the submission service signs for `receipt` (contract: `receiptDigest`)."""
+    return keccak(b"\x19\x01" + domain_separator(domain) + receipt_struct_hash(receipt))
 
 
 def results_digest(domain: Domain, results: Results) -> bytes:
@@ -195,8 +261,13 @@ def results_digest(domain: Domain, results: Results) -> bytes:
     return keccak(b"\x19\x01" + domain_separator(domain) + results_struct_hash(results))
 
 
-def typed_data(domain: Domain, results: Results) -> dict:
-    """The full EIP-712 JSON (for eth_signTypedData_v4 wallets and eth-account's `encode_typed_data`)."""
+def typed_data(domain: Domain, results: Union[Results, UploadReceipt]) -> dict:
+    """The full EIP-712 JSON (for eth_signTypedData_v4 wallets and eth-account's `encode_typed_data`).
+
+    Accepts an `UploadReceipt` too (then it is `receipt_typed_data`).
+    """
+    if isinstance(results, UploadReceipt):
+        return receipt_typed_data(domain, results)
     return {
         "types": {
             "EIP712Domain": DOMAIN_TYPE_FIELDS,
@@ -205,6 +276,7 @@ def typed_data(domain: Domain, results: Results) -> dict:
                 {"name": "attempt", "type": "uint32"},
                 {"name": "resultsRoot", "type": "bytes32"},
                 {"name": "leafCount", "type": "uint32"},
+                {"name": "scoredAtRisk", "type": "uint128"},
                 {"name": "artifactsHash", "type": "bytes32"},
                 {"name": "signerSetVersion", "type": "uint64"},
             ],
@@ -212,6 +284,24 @@ def typed_data(domain: Domain, results: Results) -> dict:
         "primaryType": "Results",
         "domain": domain.as_dict(),
         "message": results.as_message(),
+    }
+
+
+def receipt_typed_data(domain: Domain, receipt: UploadReceipt) -> dict:
+    """The full EIP-712 JSON of an upload receipt (eth_signTypedData_v4, `encode_typed_data`)."""
+    return {
+        "types": {
+            "EIP712Domain": DOMAIN_TYPE_FIELDS,
+            "UploadReceipt": [
+                {"name": "roundId", "type": "uint256"},
+                {"name": "modelId", "type": "uint256"},
+                {"name": "submissionHash", "type": "bytes32"},
+                {"name": "receivedAt", "type": "uint64"},
+            ],
+        },
+        "primaryType": "UploadReceipt",
+        "domain": domain.as_dict(),
+        "message": receipt.as_message(),
     }
 
 
@@ -276,23 +366,44 @@ def make_high_s(signature: Union[bytes, str]) -> bytes:
     return r.to_bytes(32, "big") + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
 
 
+def _recover(digest: bytes, signature: Union[bytes, str], allow_high_s: bool) -> str:
+    v, r, s = split_signature(signature)
+    if v not in (27, 28):
+        raise SigningError(f"signature v must be 27 or 28, got {v}")
+    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
+        raise SigningError("signature r and s must be in [1, n - 1]")
+    if not allow_high_s and s > SECP256K1_N // 2:
+        raise SigningError("signature has a high s (malleable); the contract accepts only low-s signatures")
+    try:
+        public_key = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
+    except (BadSignature, ValidationError) as error:
+        raise SigningError(f"signature does not recover to any key: {error}") from None
+    return public_key.to_checksum_address()
+
+
 def recover_signer(domain: Domain, results: Results, signature: Union[bytes, str]) -> str:
     """The checksummed address that produced `signature` over these results (any s, v in {27, 28}).
 
     This is plain ecrecover: it accepts high-s twins too. Use `check_signatures` for the
     contract's full rules.
     """
-    v, r, s = split_signature(signature)
-    if v not in (27, 28):
-        raise SigningError(f"signature v must be 27 or 28, got {v}")
-    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
-        raise SigningError("signature r and s must be in [1, n - 1]")
-    try:
-        public_key = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(
-            results_digest(domain, results))
-    except (BadSignature, ValidationError) as error:
-        raise SigningError(f"signature does not recover to any key: {error}") from None
-    return public_key.to_checksum_address()
+    return _recover(results_digest(domain, results), signature, allow_high_s=True)
+
+
+def sign_receipt(key: PrivateKeyLike, domain: Domain, receipt: UploadReceipt) -> bytes:
+    """The submission service's 65-byte receipt signature (`r || s || v`, v in {27, 28}, low s)."""
+    signature = Account.unsafe_sign_hash(receipt_digest(domain, receipt), _private_key(key).to_bytes()).signature
+    return bytes(signature)
+
+
+def recover_receipt_signer(domain: Domain, receipt: UploadReceipt, signature: Union[bytes, str]) -> str:
+    """The checksummed address that signed `receipt`, under the contract's rules (OpenZeppelin ECDSA).
+
+    Non-malleable like results signatures: 65 bytes, v in {27, 28}, s <= n/2; anything else
+    raises SigningError. Whether the signer holds RECEIPT_ROLE is the caller's check (the
+    contract's `isValidReceipt` view answers it on-chain).
+    """
+    return _recover(receipt_digest(domain, receipt), signature, allow_high_s=False)
 
 
 def recover_signers(domain: Domain, results: Results, signatures: Iterable[Union[bytes, str]]) -> list[str]:
