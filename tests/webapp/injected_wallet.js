@@ -3,7 +3,8 @@
 // forwarded to anvil over fetch; anvil signs eth_sendTransaction and eth_signTypedData_v4 for
 // its own unlocked accounts, with the same keys eth-account's anvil_test_accounts derive.
 // Every method asked is logged in window.__walletLog (the tests assert what was, and was not, sent).
-// The test prepends `const WALLET = {rpc, account, chainIdOverride}`.
+// The test prepends `const WALLET = {rpc, account, chainIdOverride, legacyOnly}`; with legacyOnly the
+// wallet only sets window.ethereum (a wallet without EIP-6963), without announcing itself.
 (() => {
   const log = [];
   window.__walletLog = log;
@@ -61,6 +62,10 @@
     icon: "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1' height='1'/%3E",
     rdns: "org.example.testwallet",
   });
+  if (WALLET.legacyOnly) {
+    window.ethereum = provider;
+    return;
+  }
   const announce = () => window.dispatchEvent(
     new CustomEvent("eip6963:announceProvider", { detail: Object.freeze({ info, provider }) }));
   window.addEventListener("eip6963:requestProvider", announce);

@@ -30,7 +30,7 @@ from tournament.operator.submission_service.app import ApiSettings, create_app a
 from tournament.protocol.submissions import validate_predictions
 from tournament.webapp import create_blueprint
 
-from webapp_cdp import Chromium
+from webapp_cdp import Chromium, until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WALLET_JS = (Path(__file__).resolve().parent / "injected_wallet.js").read_text()
@@ -95,8 +95,8 @@ def browser(tmp_path):
     chromium.close()
 
 
-def wallet_script(rpc_url: str, account: str, chain_id_override: str | None = None) -> str:
-    config = {"rpc": rpc_url, "account": account, "chainIdOverride": chain_id_override}
+def wallet_script(rpc_url: str, account: str, chain_id_override: str | None = None, legacy_only: bool = False) -> str:
+    config = {"rpc": rpc_url, "account": account, "chainIdOverride": chain_id_override, "legacyOnly": legacy_only}
     return f"const WALLET = {json.dumps(config)};\n{WALLET_JS}"
 
 
@@ -222,6 +222,12 @@ def test_participant_flow_through_the_page(world, browser, tmp_path):
     assert receipt["submissionHash"] == file_hash and receipt["roundId"] == ROUND and receipt["modelId"] == model_id
     assert receipt["service"]["status"] == "stored"  # the API's own answer, kept whole
     assert file_hash in browser.text("#receipts")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.send("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.click("#download-receipts")
+    saved = until(lambda: [p for p in downloads.glob("*.json")], what="the receipts download")
+    assert json.loads(saved[0].read_text()) == receipts[0]
 
     # -- unstake 15 of the 40
     browser.fill("#unstake-amount", "15")
@@ -265,6 +271,32 @@ def test_wrong_chain_is_refused_in_one_line(world, browser):
     assert browser.text("#wrong-chain") == line and browser.text("#status") == line
     assert browser.eval("document.querySelector('fieldset.needs-wallet').disabled") is True
     assert not any(m in ("eth_sendTransaction", "eth_signTypedData_v4") for m in sent_methods(browser))
+
+
+def test_window_ethereum_is_the_fallback_without_eip6963(world, browser):
+    browser.inject(wallet_script(world["deployed"].rpc_url, world["me"], legacy_only=True))
+    browser.navigate(world["app_url"] + "/stake/")
+    browser.wait_for("!!document.querySelector('.wallet-btn')", what="the fallback wallet button")
+    assert browser.text("#wallets") == "Connect browser wallet"
+    act(browser, ".wallet-btn", f"Connected {world['me']} on chain 31337")
+    assert browser.text("#address") == world["me"]
+
+
+def test_one_app_with_the_explorer(world):
+    """The registration line the explorer gets: its pages and the staking page from one Flask app."""
+    from tournament.auditor.explorer.app import create_app as create_explorer
+
+    deployed = world["deployed"]
+    app = create_explorer(deployed.rpc_url, None, deployed.deployments_dir)
+    app.register_blueprint(create_blueprint(deployed.w3, deployed.deployment, submissions_url=world["api_url"]),
+                           url_prefix="/stake")
+    client = app.test_client()
+    page = client.get("/stake/")
+    assert page.status_code == 200 and b'src="/stake/vendor/ethers.umd.min.js"' in page.data
+    assert b'src="/stake/static/stake.js"' in page.data and b'data-api="/stake/api"' in page.data
+    assert client.get("/stake/static/stake.js").status_code == 200
+    explorer = client.get(f"/round/{ROUND}")
+    assert explorer.status_code == 200 and f"Round {ROUND}".encode() in explorer.data
 
 
 def test_endpoints_answer_json_and_one_line_errors(world):
