@@ -33,6 +33,7 @@
     token_burns() -> [EventLog]          NMR Transfer events to the zero address
     owner_stake_changes(owner), owner_outcomes(owner) -> [EventLog]  (participant status/history)
     proposal_calldata(tx_hash) -> (function name, params) | None  (signatures of a proposal)
+    transaction(tx_hash) -> TxInfo | None  a mined tx: decoded tournament call and events
 
 Cost of a round's whole state (round + events + stakes): one get_block at the pin, one batch
 for getRound+phase, one or a few eth_getLogs (the RoundOpened search, then the round's scan),
@@ -59,7 +60,7 @@ from tournament.chain.rpc import batched, execute_batch, rpc, use_retry_policy
 from tournament.chain.types import (Config, EventLog, ModelInfo, Phase, RoundEvents, RoundState, SignerSet,
                                     StakeState, ZERO32, decode_struct, stake_commitments)
 
-__all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "chain_time"]
+__all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,20 @@ ZERO_ADDRESS = "0x" + "00" * 20
 # (chain id, tournament address, round id) -> block of RoundOpened. A round is opened once and
 # that block is far behind any confirmation depth, so the search is done once per process.
 _OPENED_BLOCKS: dict[tuple[int, str, int], int] = {}
+
+
+@dataclass(frozen=True)
+class TxInfo:
+    """A mined transaction as the explorer shows it: the tournament call it made and its events."""
+
+    tx_hash: str
+    block_number: int
+    sender: str
+    to: Optional[str]
+    status: int
+    gas_used: int
+    call: Optional[tuple[str, dict]]  # (function name, params) when it called the tournament
+    events: tuple[EventLog, ...]      # the tournament's events it emitted
 
 
 @dataclass(frozen=True)
@@ -419,14 +434,38 @@ class ChainReader:
                     for x in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"])))]
         return self._remember(key, read)  # type: ignore[no-any-return]
 
+    def transaction(self, tx_hash: str) -> Optional[TxInfo]:
+        """A mined transaction with its decoded tournament call and events; None if unknown."""
+        from web3.exceptions import TransactionNotFound
+        try:
+            tx = rpc(lambda: self.w3.eth.get_transaction(tx_hash), f"reading transaction {tx_hash}")
+            receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash), f"reading receipt {tx_hash}")
+        except (TransactionNotFound, Web3RPCError, ValueError):
+            return None
+        to = tx.get("to")
+        call = self._decode_call(tx) if to and to.lower() == self.tournament.address.lower() else None
+        events = []
+        for entry in receipt["logs"]:
+            topics = entry.get("topics") or []
+            if entry["address"].lower() != self.tournament.address.lower() or not topics:
+                continue
+            name = self._event_by_topic.get(_hex(topics[0]))
+            if name is not None:
+                events.append(self._decode(self.tournament, name, entry))
+        return TxInfo(_hex(receipt["transactionHash"]), int(receipt["blockNumber"]), str(tx["from"]), to,
+                      int(receipt["status"]), int(receipt["gasUsed"]), call, tuple(events))
+
     def proposal_calldata(self, tx_hash: str) -> Optional[tuple[str, dict]]:
         """(function name, params) of a transaction's input to the tournament; None when it is
         not a direct call the ABI decodes (e.g. sent through a multisig wrapper)."""
         tx = rpc(lambda: self.w3.eth.get_transaction(tx_hash), f"reading transaction {tx_hash}")
+        return self._decode_call(tx)
+
+    def _decode_call(self, tx: Any) -> Optional[tuple[str, dict]]:
         try:
             function, params = self.tournament.decode_function_input(tx["input"])
         except ValueError as error:
-            log.warning("cannot decode the calldata of %s: %s", tx_hash, error)
+            log.warning("cannot decode the calldata of %s: %s", _hex(tx["hash"]), error)
             return None
         return function.fn_name, dict(params)
 

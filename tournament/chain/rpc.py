@@ -20,7 +20,7 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from tournament.chain.errors import ChainError
 
-__all__ = ["RETRIES", "TRANSIENT", "connect", "execute_batch", "rpc", "use_retry_policy", "with_retries"]
+__all__ = ["RETRIES", "TRANSIENT", "chain_id", "connect", "execute_batch", "rpc", "use_retry_policy", "with_retries"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,11 @@ def connect(rpc_url: str, timeout_s: float = 30.0) -> Web3:
     w3 = use_retry_policy(Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s})))
     rpc(lambda: w3.eth.chain_id, f"connecting to {rpc_url}")
     return w3
+
+
+def chain_id(w3: Web3) -> int:
+    """The RPC's chain id (one call)."""
+    return int(rpc(lambda: w3.eth.chain_id, "reading the chain id"))
 
 
 def rpc(fn: Callable[[], T], description: str) -> T:

@@ -20,7 +20,7 @@ import click
 @click.option("--port", default=8600, show_default=True, type=int)
 def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, host: str, port: int) -> None:
     """Serve the explorer: rounds, stakes, models, transactions, addresses, with audit verdicts."""
-    from tournament.chain.client import ChainError
+    from tournament.chain.errors import ChainError
     from tournament.auditor.explorer.app import create_app
 
     try:

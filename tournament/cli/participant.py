@@ -36,7 +36,7 @@ class Settings:
         """The Participant for these options (connects and loads the key once)."""
         if self._participant is None:
             from tournament.chain.contracts import Deployment
-            from tournament.chain.rpc import connect
+            from tournament.chain.rpc import chain_id, connect
             from tournament.chain.keys import load_account
             from tournament.participant.client import Participant
 
@@ -51,7 +51,7 @@ class Settings:
                             f"or put a private key in the environment variable {self.key_env}")
                     account = load_account(key_env=self.key_env)
                 w3 = connect(self.rpc)
-                deployment = Deployment.load(w3.eth.chain_id, self.deployments)
+                deployment = Deployment.load(chain_id(w3), self.deployments)
                 self._participant = Participant(w3, deployment, account, self.api,
                                                 confirmations=self.confirmations)
         return self._participant

@@ -35,12 +35,14 @@ def serve() -> None:
 def submissions(host: str, port: int, data_dir: Path, rpc: str, deployments: Optional[Path], rounds_dir: Path,
                 max_upload_mb: float, rate_per_minute: float, rate_burst: int) -> None:
     """Receive signed prediction uploads; serve them to `collect` after each round closes."""
-    from tournament.chain.client import ChainError, Deployment, connect
+    from tournament.chain.contracts import Deployment
+    from tournament.chain.errors import ChainError
+    from tournament.chain.rpc import chain_id, connect
     from tournament.operator.submission_service.app import ApiSettings, create_app, serve as run
 
     try:
         w3 = connect(rpc)
-        deployment = Deployment.load(w3.eth.chain_id, deployments)
+        deployment = Deployment.load(chain_id(w3), deployments)
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
     app = create_app(ApiSettings(w3, deployment, data_dir, rounds_dir,

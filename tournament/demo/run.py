@@ -29,7 +29,9 @@ from web3 import Web3
 
 from tournament.protocol import scoring
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
-from tournament.chain.client import Transactor, nmr_contract, tournament_contract
+from tournament.chain.calls import Calls
+from tournament.chain.reader import ChainReader
+from tournament.chain.transactor import Transactor
 from tournament.data.synthetic import generate
 from tournament.chain.deploy import deploy_tournament
 from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
@@ -243,9 +245,8 @@ class Demo:
             self.w3, Transactor(self.w3, self.admin), operator=self.operator_key.address,
             guardian=self.guardian.address, signers=[k.address for k in self.signer_keys], threshold=2,
             config=DEMO_CONFIG, reward_pool_wei=200_000 * NMR, deployments_dir=self.deployments_dir)
-        self.tournament = tournament_contract(self.w3, self.deployment)
-        self.nmr = nmr_contract(self.w3, self.deployment)
-        self.initial_supply = self.nmr.functions.totalSupply().call()
+        self.calls = Calls(self.w3, self.deployment)
+        self.initial_supply = self.reader().total_supply_wei()
 
     def _services(self) -> None:
         from tournament.operator.submission_service.app import ApiSettings, create_app
@@ -266,7 +267,7 @@ class Demo:
             account = Account.from_key(Web3.keccak(text=f"demo participant {s.seed}/{i}"))
             fund_eth(self.w3, account.address)
             bankroll = int(self.rng.integers(2_500, 10_000)) * NMR
-            admin.transact(self.nmr.functions.transfer(account.address, bankroll), f"funding participant {i}")
+            admin.transact(self.calls.token_call("transfer", account.address, bankroll), f"funding participant {i}")
             self.people.append(Participant(self.w3, self.deployment, account, self.api_url))
             bankrolls.append(bankroll)
         actions: dict[int, list[Callable[[], None]]] = {}
@@ -353,11 +354,15 @@ class Demo:
 
     def _stake_direct(self, person: Participant, round_id: int, model_id: int, stake_wei: int,
                       corr_mult: int, mmc_mult: int, digest: bytes) -> None:
-        person.tx.transact(self.tournament.functions.stake(round_id, model_id, stake_wei, corr_mult, mmc_mult,
-                                                           digest), f"staking on model {model_id}")
+        person.tx.transact(self.calls.stake(round_id, model_id, stake_wei, corr_mult, mmc_mult, digest),
+                           f"staking on model {model_id}")
+
+    def reader(self) -> ChainReader:
+        """A ChainReader pinned at the head now (the demo reads after its own transactions)."""
+        return ChainReader(self.w3, self.deployment)
 
     def _now(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+        return self.reader().now()
 
     def _advance_to(self, timestamp: int) -> None:
         now = self._now()
@@ -413,7 +418,7 @@ class Demo:
         self.operator.propose(round_id)
         if self._guardian_check(round_id, true_targets) is not None:
             raise DemoFailed(f"round {round_id}: proposed targets differ from the published ones")
-        challenge_end = self.tournament.functions.getRound(round_id).call()[7]
+        challenge_end = self.reader().round(round_id, with_opened_block=False).challenge_end
         self._advance_to(challenge_end)
         status = self.operator.run(round_id)
         if status.phase != "Settled":
@@ -423,27 +428,26 @@ class Demo:
         report = verify_round(read_chain_view(self.w3, self.deployment, round_id),
                               read_artifacts(str(self.work_dir), round_id))
         if not report.passed:
-            lines = [f"{f.where}: {f.field}: expected {f.expected}, found {f.found} ({f.message})"
-                     for f in report.findings[:10]]
+            lines = [str(f) for f in report.findings[:10]]
             raise DemoFailed(f"audit of round {round_id} FAILED:\n  " + "\n  ".join(lines))
         return report.to_json()
 
     # -- reporting ----------------------------------------------------------------
     def _round_summary(self, round_id: int, audit: dict) -> RoundSummary:
-        info = self.tournament.functions.getRound(round_id).call()
-        vetoes = len(self.tournament.events.ResultsVetoed().get_logs(
-            from_block=self.deployment.deploy_block, argument_filters={"roundId": round_id}))
-        return RoundSummary(round_id=round_id, staked=info[2], total_at_risk_wei=info[6],
-                            payout_factor=info[10] / 1e18, rewards_wei=info[12], burned_wei=info[13],
-                            supply_after_wei=self.nmr.functions.totalSupply().call(), vetoes=vetoes,
+        reader = self.reader()
+        state = reader.round(round_id)
+        vetoes = len(reader.round_events(round_id).of("ResultsVetoed"))
+        return RoundSummary(round_id=round_id, staked=state.staked_count, total_at_risk_wei=state.total_at_risk_wei,
+                            payout_factor=state.payout_factor_e18 / 1e18, rewards_wei=state.rewards_paid_wei,
+                            burned_wei=state.burned_wei, supply_after_wei=reader.total_supply_wei(), vetoes=vetoes,
                             audit=audit["verdict"])
 
     def _leaderboard(self) -> list[dict]:
-        settled = self.tournament.events.StakeSettled().get_logs(from_block=self.deployment.deploy_block)
+        settled = self.reader().events("StakeSettled")
         by_model: dict[int, dict] = {}
         names = {p.model_id: p for p in self.plans}
         for event in settled:
-            a = event["args"]
+            a = event.args
             row = by_model.setdefault(a["modelId"], {"model": names[a["modelId"]].name,
                                                      "kind": names[a["modelId"]].kind, "rounds": 0,
                                                      "corr": 0.0, "mmc": 0.0, "staked_wei": 0, "earned_wei": 0,
@@ -519,9 +523,9 @@ class Demo:
                     audits[round_id] = self._audit(round_id)
                 summaries.append(self._round_summary(round_id, audits[round_id]))
                 self.echo(f"  round {round_id}: settled, audit {audits[round_id]['verdict']}")
-            final_supply = self.nmr.functions.totalSupply().call()
-            burns = sum(e["args"]["burned"] for e in self.tournament.events.StakeSettled().get_logs(
-                from_block=self.deployment.deploy_block))
+            reader = self.reader()
+            final_supply = reader.total_supply_wei()
+            burns = sum(int(e.args["burned"]) for e in reader.events("StakeSettled"))
             if self.initial_supply - final_supply != burns:
                 raise DemoFailed(f"supply fell by {self.initial_supply - final_supply} wei but burns sum to {burns}")
             self.clock.timings["total"] = time.perf_counter() - started

@@ -4,9 +4,10 @@ A small Flask app rendered on the server (Jinja templates in `explorer/templates
 JavaScript, no CDN: it works offline on a laptop). It reads only public data: the
 tournament's events and view calls through any RPC, and the published artifacts folder; each
 round's audit verdict comes from `tournament.auditor.audit.verify_round`, so the explorer shows exactly
-what `tournament audit` says. Chain reads are cached per block: a page reloaded without a new
-block costs no RPC call, and audits (which rescore the round) are recomputed only when the
-chain moved.
+what `tournament audit` says. Every request pins one `ChainReader` at the head (one
+get_block); everything a page shows is read at that block and cached until the next block,
+so a page reloaded without a new block costs one call, and audits (which rescore the round)
+are recomputed only when the chain moved.
 """
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ from flask import Flask, abort, render_template
 from web3 import Web3
 
 from tournament.auditor.audit import AuditReport, ChainView, read_artifacts, read_chain_view, verify_round
-from tournament.chain.client import Deployment, PHASES, fetch_events, load_contracts
+from tournament.chain.contracts import Deployment
+from tournament.chain.errors import PHASES
+from tournament.chain.events import LogScanner
+from tournament.chain.reader import ChainReader
+from tournament.chain.types import EventLog, Status
 
 log = logging.getLogger(__name__)
 
@@ -117,40 +122,43 @@ def build_chart(points: list[ModelPoint]) -> Chart:
 
 
 class ExplorerData:
-    """Reads the chain and the artifacts for the pages, caching by block number."""
+    """Reads the chain (one pinned ChainReader per block) and the artifacts for the pages."""
 
-    def __init__(self, w3: Web3, deployment: Deployment, tournament, nmr_token, artifacts: Optional[str]):
-        self.w3, self.deployment, self.tournament, self.nmr = w3, deployment, tournament, nmr_token
+    def __init__(self, w3: Web3, deployment: Deployment, artifacts: Optional[str]):
+        self.w3, self.deployment = w3, deployment
         self.artifacts = artifacts
+        self.scanner = LogScanner()  # shared: what it learnt about the RPC's log limits is kept
         self._lock = threading.Lock()
-        self._block = -1
+        self._current = ChainReader(w3, deployment, scanner=self.scanner)
         self._cache: dict = {}
 
-    def _fresh(self) -> dict:
-        """The cache for the current head: cleared when a new block arrives."""
-        block = self.w3.eth.block_number
+    def reader(self) -> ChainReader:
+        """The reader of the current head: a new block gives a new reader and an empty cache."""
+        head = self._current.at("latest")
         with self._lock:
-            if block != self._block:
-                self._block, self._cache = block, {}
-            return self._cache
+            if head.block_number != self._current.block_number:
+                self._current, self._cache = head, {}
+            return self._current
 
     def _memo(self, key, compute):
-        cache = self._fresh()
+        self.reader()
+        with self._lock:
+            cache = self._cache
         if key not in cache:
             cache[key] = compute()
         return cache[key]
 
-    def events(self, name: str, **filters) -> list:
-        return self._memo(("events", name, tuple(sorted(filters.items()))), lambda: fetch_events(
-            getattr(self.tournament.events, name), int(self.deployment.deploy_block),
-            argument_filters=filters or None))
+    def events(self, name: str, **filters) -> list[EventLog]:
+        return self.reader().events(name, filters or None)
 
     def round_ids(self) -> list[int]:
-        return sorted({int(e["args"]["roundId"]) for e in self.events("RoundOpened")}, reverse=True)
+        return sorted({int(e.args["roundId"]) for e in self.events("RoundOpened")}, reverse=True)
 
     def chain_view(self, round_id: int) -> ChainView:
+        # TODO(round-scoring): pass the pinned reader once read_chain_view takes one (reader=...).
+        reader = self.reader()
         return self._memo(("view", round_id), lambda: read_chain_view(
-            self.w3, self.deployment, round_id, tournament=self.tournament, nmr=self.nmr, cache=self._fresh()))
+            self.w3, self.deployment, round_id, tournament=reader.tournament, nmr=reader.nmr, cache=self._cache))
 
     def audit(self, round_id: int) -> tuple[ChainView, AuditReport, str]:
         """The round's chain view, its audit report, and where its artifacts came from ('' if none)."""
@@ -169,18 +177,18 @@ class ExplorerData:
         return self._memo(("audit", round_id), compute)
 
     def model_names(self) -> dict[int, tuple[str, str]]:
-        return self._memo("models", lambda: {int(e["args"]["modelId"]): (e["args"]["name"], e["args"]["owner"])
+        return self._memo("models", lambda: {int(e.args["modelId"]): (e.args["name"], e.args["owner"])
                                              for e in self.events("ModelCreated")})
 
 
 def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, deployments_dir: Optional[str] = None,
                *, w3: Optional[Web3] = None) -> Flask:
     """The explorer app for the tournament deployed on the chain at `rpc_url`."""
-    from tournament.chain.client import connect
+    from tournament.chain.rpc import chain_id, connect
 
     w3 = w3 or connect(rpc_url)
-    deployment, tournament, nmr_token = load_contracts(w3, Path(deployments_dir) if deployments_dir else None)
-    data = ExplorerData(w3, deployment, tournament, nmr_token, artifacts)
+    deployment = Deployment.load(chain_id(w3), Path(deployments_dir) if deployments_dir else None)
+    data = ExplorerData(w3, deployment, artifacts)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.config["EXPLORER"] = data
     app.jinja_env.filters.update(nmr=nmr, score=score, short=short, utc=utc)
@@ -225,10 +233,10 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
             refunded = (view.refunds.get(model_id) or [None])[-1]
             payout = settled.payout_wei if settled else 0
             cumulative += payout
-            status = ("SCORED" if settled.status == 1 else "INVALID") if settled else (
-                "REFUNDED" if refunded else view.phase)
-            point = ModelPoint(round_id, stake.stake_wei, settled.corr_nanos if settled and settled.status == 1 else None,
-                               settled.mmc_nanos if settled and settled.status == 1 else None, payout, cumulative,
+            scored = settled is not None and settled.status == Status.SCORED
+            status = Status(settled.status).name if settled else ("REFUNDED" if refunded else view.phase)
+            point = ModelPoint(round_id, stake.stake_wei, settled.corr_nanos if scored else None,
+                               settled.mmc_nanos if scored else None, payout, cumulative,
                                status, (settled or refunded).tx_hash if (settled or refunded) else stake.tx_hash)
             points.append(point)
             stakes.append((point, stake))
@@ -237,32 +245,16 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
 
     @app.route("/tx/<tx_hash>")
     def tx_page(tx_hash: str):
-        try:
-            tx = w3.eth.get_transaction(tx_hash)
-            receipt = w3.eth.get_transaction_receipt(tx_hash)
-        except Exception:
+        info = data.reader().transaction(tx_hash) if _is_tx_hash(tx_hash) else None
+        if info is None:
             abort(404, f"transaction {tx_hash} not found on this chain")
-        call = None
-        if tx["to"] and tx["to"].lower() == tournament.address.lower():
-            try:
-                function, params = tournament.decode_function_input(tx["input"])
-                call = {"name": function.fn_name, "params": {k: _plain(v) for k, v in params.items()}}
-            except Exception:
-                call = None
-        decoded = []
-        for entry in receipt["logs"]:
-            if entry["address"].lower() != tournament.address.lower():
-                continue
-            for event in tournament.events:
-                try:
-                    parsed = event().process_log(entry)
-                except Exception:
-                    continue
-                decoded.append({"name": parsed["event"], "args": {k: _plain(v) for k, v in parsed["args"].items()},
-                                "log_index": entry["logIndex"]})
-                break
-        return render_template("tx.html", tx=tx, receipt=receipt, call=call, events=decoded,
-                               tx_hash=_plain(receipt["transactionHash"]), title=f"Transaction {short(tx_hash)}")
+        call = {"name": info.call[0], "params": {k: _plain(v) for k, v in info.call[1].items()}} if info.call else None
+        decoded = [{"name": e.name, "args": {k: _plain(v) for k, v in e.args.items()}, "log_index": e.log_index}
+                   for e in info.events]
+        return render_template("tx.html", tx={"from": info.sender, "to": info.to},
+                               receipt={"blockNumber": info.block_number, "status": info.status,
+                                        "gasUsed": info.gas_used},
+                               call=call, events=decoded, tx_hash=info.tx_hash, title=f"Transaction {short(tx_hash)}")
 
     @app.route("/address/<address>")
     def address_page(address: str):
@@ -270,14 +262,12 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
             abort(404, f"{address} is not an address")
         address = Web3.to_checksum_address(address)
         models = [(m, n) for m, (n, o) in sorted(data.model_names().items()) if o.lower() == address.lower()]
-        balance = tournament.functions.balanceOf(address).call()
-        token_balance = nmr_token.functions.balanceOf(address).call()
-        flows = sorted(
-            [("Deposited", e) for e in data.events("Deposited", owner=address)]
-            + [("Withdrawn", e) for e in data.events("Withdrawn", owner=address)],
-            key=lambda item: (item[1]["blockNumber"], item[1]["logIndex"]))
-        flows = [{"kind": k, "amount": int(e["args"]["amount"]), "tx": _plain(e["transactionHash"]),
-                  "block": e["blockNumber"]} for k, e in flows]
+        balances = data.reader().balances(address)
+        balance, token_balance = balances.wallet_wei, balances.nmr_wei
+        flows = sorted(data.events("Deposited", owner=address) + data.events("Withdrawn", owner=address),
+                       key=lambda e: (e.block_number, e.log_index))
+        flows = [{"kind": e.name, "amount": int(e.args["amount"]), "tx": e.tx_hash, "block": e.block_number}
+                 for e in flows]
         settled = [e for e in data.events("StakeSettled", owner=address)]
         return render_template("address.html", address=address, models=models, balance=balance,
                                token_balance=token_balance, flows=flows, settled=settled,
@@ -294,8 +284,12 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
 def _signer_sets(data: ExplorerData) -> list:
     from tournament.auditor.audit import SignerSetView
 
-    return [SignerSetView(int(e["args"]["version"]), list(e["args"]["signers"]), int(e["args"]["threshold"]))
-            for e in data.events("SignersUpdated")]
+    return [SignerSetView(s.version, list(s.signers), s.threshold) for s in data.reader().signer_sets().values()]
+
+
+def _is_tx_hash(text: str) -> bool:
+    body = text[2:] if text[:2].lower() == "0x" else text
+    return len(body) == 64 and all(c in "0123456789abcdefABCDEF" for c in body)
 
 
 def _plain(value: Any) -> Any:
