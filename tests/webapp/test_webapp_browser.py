@@ -29,6 +29,7 @@ from tournament.chain.devchain import increase_time
 from tournament.operator.submission_service.app import ApiSettings, create_app as create_submissions_app
 from tournament.protocol.submissions import validate_predictions
 from tournament.webapp import create_blueprint
+from tournament.webapp.blueprint import token_capabilities
 
 from webapp_cdp import Chromium, until
 
@@ -295,8 +296,10 @@ def test_one_app_with_the_explorer(world):
     assert page.status_code == 200 and b'src="/stake/vendor/ethers.umd.min.js"' in page.data
     assert b'src="/stake/static/stake.js"' in page.data and b'data-api="/stake/api"' in page.data
     assert client.get("/stake/static/stake.js").status_code == 200
-    explorer = client.get(f"/round/{ROUND}")
-    assert explorer.status_code == 200 and f"Round {ROUND}".encode() in explorer.data
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert {"index", "round_page", "address_page", "stake.page", "stake.config"} <= endpoints
+    explorer = client.get(f"/address/{world['me']}")
+    assert explorer.status_code == 200 and world["me"].encode() in explorer.data
 
 
 def test_endpoints_answer_json_and_one_line_errors(world):
@@ -316,6 +319,9 @@ def test_endpoints_answer_json_and_one_line_errors(world):
     assert bad.status_code == 400 and bad.get_json() == {"error": "0x123 is not an address (0x and 40 hex digits)"}
     missing = client.post("/stake/api/rounds/99/validate", data=b"id,prediction\n")
     assert missing.status_code == 404 and "round 99 does not exist" in missing.get_json()["error"]
+    # A token without EIP-2612's views (here: an address with other code) is approve-only.
+    plain = token_capabilities(deployed.w3, deployed.deployment.tournament, config["abi"]["nmr"])
+    assert plain["permit"] is False and plain["permitDomain"] is None and plain["approveFromZero"] is True
     wrong = client.post("/stake/api/rounds/1/validate?name=p.csv", data=b"id,score\nn0000,0.5\n").get_json()
     assert wrong["valid"] is False and wrong["message"] == validate_predictions(
         b"id,score\nn0000,0.5\n", IDS, name="p.csv").message
