@@ -91,9 +91,9 @@ function activity(label) {
       if (link) {
         const a = document.createElement("a");
         a.href = `/tx/${link}`;
-        a.textContent = ` ${short(link, 12)}`;
+        a.textContent = short(link, 12);
         a.className = "mono";
-        item.append(a);
+        item.append(" ", a);
       }
     },
   };
