@@ -100,7 +100,7 @@ def test_round_state_is_typed_and_complete(deployed, staked_round):
     assert state.close_time > reader.now() and state.resolve_time == state.close_time + 28 * DAY
     assert state.config.clip_bps == 2500 and state.config.as_abi_dict()["clipBps"] == 2500
     assert state.opened_block is not None and state.opened_block <= reader.block_number
-    assert state.block_number == reader.block_number
+    assert state.block_number == reader.block_number and reader.block_gas_limit == 36_000_000
     assert not reader.round(99).exists and reader.round(99).phase is Phase.NONE
     assert reader.signer_set().threshold == 2 and len(reader.signer_set().signers) == 3
     assert list(reader.signer_sets()) == [1]

@@ -4,6 +4,7 @@
     reader = ChainReader(w3, deployment, block="finalized") # or "safe", or an int block number
     reader = ChainReader(w3, deployment, confirmations=3)   # head minus 3 blocks
     reader.block_number, reader.block_hash, reader.now()    # the pin; now() = THE chain time
+    reader.block_gas_limit                                  # of the pinned block
     reader.at(block) -> ChainReader                         # same RPC, scanner and caches, another pin
 
   Round (everything at the pinned block):
@@ -58,7 +59,7 @@ from tournament.chain.errors import ChainError, TransactionReverted, abi_of, dec
 from tournament.chain.events import LogScanner
 from tournament.chain.rpc import batched, execute_batch, rpc, use_retry_policy
 from tournament.chain.types import (Config, EventLog, ModelInfo, Phase, RoundEvents, RoundState, SignerSet,
-                                    StakeState, ZERO32, decode_struct, stake_commitments)
+                                    StakeState, decode_struct, stake_commitments)
 
 __all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
 
@@ -140,6 +141,7 @@ class ChainReader:
         self.block_number = int(header["number"])
         self.block_hash = _hex(header["hash"])
         self._timestamp = int(header["timestamp"])
+        self.block_gas_limit = int(header.get("gasLimit") or 0)
         self._memo: dict[Any, Any] = {}
         self._event_by_topic = {
             _hex(Web3.keccak(text=f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})")): e["name"]
@@ -475,5 +477,3 @@ def _abi_type(item: dict) -> str:
         return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
     return str(item["type"])
 
-
-__all__ += ["ZERO32"]
