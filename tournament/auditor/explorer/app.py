@@ -182,8 +182,9 @@ class ExplorerData:
 
 
 def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, deployments_dir: Optional[str] = None,
-               *, w3: Optional[Web3] = None) -> Flask:
-    """The explorer app for the tournament deployed on the chain at `rpc_url`."""
+               *, w3: Optional[Web3] = None, submissions_url: Optional[str] = None) -> Flask:
+    """The explorer app for the tournament deployed on the chain at `rpc_url`, with the staking
+    web app (tournament.webapp) under /stake: auditors and participants use one site."""
     from tournament.chain.rpc import chain_id, connect
 
     w3 = w3 or connect(rpc_url)
@@ -191,6 +192,9 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
     data = ExplorerData(w3, deployment, artifacts)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.config["EXPLORER"] = data
+    from tournament.webapp import create_blueprint
+
+    app.register_blueprint(create_blueprint(w3, deployment, submissions_url=submissions_url), url_prefix="/stake")
     app.jinja_env.filters.update(nmr=nmr, score=score, short=short, utc=utc)
     app.jinja_env.globals.update(deployment=deployment, chain_id=deployment.chain_id)
 
