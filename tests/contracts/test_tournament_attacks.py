@@ -679,8 +679,11 @@ def test_settlement_neither_creates_nor_loses_a_wei(tournament, nmr, h, admin, t
         pool_before = tournament.rewardPool()
         proposed, tree = h.propose(round_id, {m: s[3] for m, s in staked.items()})
         reserve = proposed.events["ResultsProposed"]["reserve"]
-        pf_wei = 10**18 if total_wei <= threshold_wei else threshold_wei * 10**18 // total_wei
-        assert reserve == total_wei * clip_bps // 10_000
+        # v2: pf and the reserve come from the SCORED stakes only (INVALID ones carry no risk)
+        scored_wei = sum(st[0] for st in stakes if st[3] is not None)
+        assert proposed.events["ResultsProposed"]["scoredAtRisk"] == scored_wei
+        pf_wei = 10**18 if scored_wei <= threshold_wei else threshold_wei * 10**18 // scored_wei
+        assert reserve == scored_wei * clip_bps // 10_000
         assert proposed.events["ResultsProposed"]["payoutFactor"] == pf_wei
         h.to_accepted(round_id)
         wallet, supply, accounted = tournament.balanceOf(treasury), nmr.totalSupply(), tournament.accountedNmr()
