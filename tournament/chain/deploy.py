@@ -17,6 +17,10 @@ from tournament.protocol.presets import PRESETS, TournamentConfig
 
 log = logging.getLogger(__name__)
 
+# ITournament.BurnMethod: how the tournament burns NMR. This repository's NMR (OpenZeppelin
+# ERC20Burnable) has burn(uint256); the mainnet NMR burns through mint(uint256) (LegacyMint).
+BURN, LEGACY_MINT = 0, 1
+
 
 def deploy_tournament(
     w3: Web3,
@@ -30,6 +34,7 @@ def deploy_tournament(
     reward_pool_wei: int = 0,
     deployments_dir: Optional[Path] = None,
     save: bool = True,
+    burn_method: int = BURN,
 ) -> Deployment:
     """Deploys both contracts with `admin` as treasury and DEFAULT_ADMIN; returns the deployment.
 
@@ -42,7 +47,8 @@ def deploy_tournament(
         config = PRESETS[config]
     start_block = w3.eth.block_number
     nmr = deploy_contract(admin, "NMR", admin.address)
-    tournament = deploy_contract(admin, "Tournament", nmr.address, admin.address, config.as_tuple())
+    tournament = deploy_contract(admin, "Tournament", nmr.address, admin.address, config.as_tuple(),
+                                 burn_method)
     operator_role = tournament.functions.OPERATOR_ROLE().call()
     guardian_role = tournament.functions.GUARDIAN_ROLE().call()
     admin.transact(tournament.functions.grantRole(operator_role, to_checksum_address(operator)), "granting OPERATOR_ROLE")
