@@ -155,10 +155,9 @@ class ExplorerData:
         return sorted({int(e.args["roundId"]) for e in self.events("RoundOpened")}, reverse=True)
 
     def chain_view(self, round_id: int) -> ChainView:
-        # TODO(round-scoring): pass the pinned reader once read_chain_view takes one (reader=...).
-        reader = self.reader()
-        return self._memo(("view", round_id), lambda: read_chain_view(
-            self.w3, self.deployment, round_id, tournament=reader.tournament, nmr=reader.nmr, cache=self._cache))
+        reader = self.reader()   # the head's reader: the view and its memo belong to that block
+        return self._memo(("view", round_id), lambda: read_chain_view(self.w3, self.deployment, round_id,
+                                                                      reader=reader))
 
     def audit(self, round_id: int) -> tuple[ChainView, AuditReport, str]:
         """The round's chain view, its audit report, and where its artifacts came from ('' if none)."""
