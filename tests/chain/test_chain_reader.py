@@ -118,6 +118,25 @@ def test_stakes_and_commitments(deployed, staked_round):
     assert reader.commitments(1)[STAKES] == bytes(Web3.keccak(text=f"file {STAKES}"))
 
 
+@pytest.mark.parametrize("stale", ["after the pin", "before the open"])
+def test_a_restarted_chain_with_the_same_id_and_address_is_not_misread(deployed, staked_round, stale):
+    """The RoundOpened cache is per process and keyed by (chain id, address): a dev chain
+    restarted in the same process reuses both. A stale block there must not hide the round."""
+    from tournament.chain import reader as reader_module
+
+    reader = ChainReader(deployed.w3, deployed.deployment)
+    true_block = reader.opened_block(1)
+    key = (reader.chain_id, reader.tournament.address.lower(), 1)
+    reader_module._OPENED_BLOCKS[key] = reader.block_number + 1000 if stale == "after the pin" else true_block + 1
+    try:
+        fresh = ChainReader(deployed.w3, deployed.deployment)
+        assert len(fresh.stakes(1)) == STAKES
+        assert fresh.round_events(1).of("RoundOpened")[0].block_number == true_block
+        assert reader_module._OPENED_BLOCKS[key] == true_block
+    finally:
+        reader_module._OPENED_BLOCKS[key] = true_block
+
+
 def test_reads_are_pinned_and_an_unstake_keeps_the_commitment(deployed, staked_round):
     t = deployed.tournament
     me = deployed.transactor(staked_round)
