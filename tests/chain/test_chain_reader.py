@@ -85,7 +85,8 @@ def staked_round(deployed):
     me.transact(t.functions.deposit(100_000 * NMR), "deposit")
     send_all(deployed, owner.address, [t.functions.createModel(f"m{i}") for i in range(STAKES)])
     now = chain_time(deployed.w3)
-    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY), "open")
+    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY,
+                                                                                Web3.keccak(b"id\na\nb\n")), "open")
     send_all(deployed, owner.address, [t.functions.stake(1, m, 2 * NMR, 100 + m % 100, 0,
                                                          Web3.keccak(text=f"file {m}")) for m in range(1, STAKES + 1)])
     assert t.functions.getRound(1).call()[2] == STAKES, "set-up: stakes missing"
@@ -115,6 +116,25 @@ def test_stakes_and_commitments(deployed, staked_round):
     assert (seven.amount_wei, seven.corr_mult, seven.closed, seven.owner) == (2 * NMR, 107, False, staked_round.address)
     assert seven.submission_hash == bytes(Web3.keccak(text="file 7"))
     assert reader.commitments(1)[STAKES] == bytes(Web3.keccak(text=f"file {STAKES}"))
+
+
+@pytest.mark.parametrize("stale", ["after the pin", "before the open"])
+def test_a_restarted_chain_with_the_same_id_and_address_is_not_misread(deployed, staked_round, stale):
+    """The RoundOpened cache is per process and keyed by (chain id, address): a dev chain
+    restarted in the same process reuses both. A stale block there must not hide the round."""
+    from tournament.chain import reader as reader_module
+
+    reader = ChainReader(deployed.w3, deployed.deployment)
+    true_block = reader.opened_block(1)
+    key = (reader.chain_id, reader.tournament.address.lower(), 1)
+    reader_module._OPENED_BLOCKS[key] = reader.block_number + 1000 if stale == "after the pin" else true_block + 1
+    try:
+        fresh = ChainReader(deployed.w3, deployed.deployment)
+        assert len(fresh.stakes(1)) == STAKES
+        assert fresh.round_events(1).of("RoundOpened")[0].block_number == true_block
+        assert reader_module._OPENED_BLOCKS[key] == true_block
+    finally:
+        reader_module._OPENED_BLOCKS[key] = true_block
 
 
 def test_reads_are_pinned_and_an_unstake_keeps_the_commitment(deployed, staked_round):

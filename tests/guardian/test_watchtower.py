@@ -102,8 +102,10 @@ def test_wrong_targets_are_vetoed_and_the_webhook_hears_it(world, tmp_path, webh
     assert verdict.verdict == "FAIL" and verdict.action == "vetoed"
     (veto,) = world.vetoes(rid)
     assert veto["reason"].startswith(f"round {rid} targets")
-    # The recomputation from the artifacts' own targets is consistent: only the source check catches it.
-    assert len(verdict.findings) == 1, verdict.findings
+    # The auditor recomputes from the source's targets, so the scores disagree too; the veto reason
+    # names the cause (the targets), never a symptom.
+    assert verdict.findings[0].startswith(f"round {rid} targets_source:"), verdict.findings
+    assert verdict.reason == verdict.findings[0]
     vetoed = [body for path, body in received if path == "/hook" and "vetoed" in body.get("title", "")]
     assert len(vetoed) == 1 and veto["reason"] in vetoed[0]["message"] and vetoed[0]["type"] == "failure"
     world.h.past_challenge()

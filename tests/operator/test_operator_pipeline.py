@@ -6,8 +6,7 @@ import json
 from eth_hash.auto import keccak
 
 from tournament.protocol import artifacts as art
-from tournament.operator.pipeline import read_leaves
-from tournament.protocol.results import ResultsTree
+from tournament.protocol.results import ResultsTree, leaves_from_json
 
 
 def test_round_of_55_models_open_to_settled(harness, kinds, tmp_path):
@@ -35,7 +34,7 @@ def test_round_of_55_models_open_to_settled(harness, kinds, tmp_path):
     folder = tmp_path / "work/rounds" / str(plan.round_id) / "artifacts"
     proposed = harness.t.events.ResultsProposed().get_logs(from_block=0, argument_filters={"roundId": plan.round_id})
     assert art.verify_folder(folder, bytes(proposed[-1]["args"]["artifactsHash"]), plan.round_id) == []
-    leaves = read_leaves(folder / "leaves.json")
+    leaves = leaves_from_json((folder / "leaves.json").read_bytes())
     tree = ResultsTree(leaves, plan.round_id)
     assert bytes(proposed[-1]["args"]["resultsRoot"]) == tree.root
     for leaf in leaves[:5]:

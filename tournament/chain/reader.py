@@ -226,11 +226,13 @@ class ChainReader:
         """Block of the round's RoundOpened event at or before the pin; None if not opened.
 
         `hint` is a block remembered from an earlier process (e.g. the operator's state.json):
-        it is checked with one eth_getLogs of that block before any scan, never trusted."""
+        it is checked with one eth_getLogs of that block before any scan, never trusted.
+        The per-process cache is keyed by chain id and address, which a restarted dev chain
+        reuses: a cached block after the pin is searched again, and `round_events` drops a
+        cached block its scan does not confirm (see `_forget_opened`)."""
         key = (self.chain_id, self.tournament.address.lower(), int(round_id))
-        if key in _OPENED_BLOCKS:
-            block = _OPENED_BLOCKS[key]
-            return block if block <= self.block_number else None
+        if key in _OPENED_BLOCKS and _OPENED_BLOCKS[key] <= self.block_number:
+            return _OPENED_BLOCKS[key]
         topics = [self._topic_of_event["RoundOpened"], _topic_of_uint(round_id)]
         if isinstance(hint, int) and not isinstance(hint, bool) and 0 <= hint <= self.block_number:
             at_hint = rpc(lambda: self.w3.eth.get_logs({"address": self.tournament.address, "topics": topics,
@@ -240,14 +242,25 @@ class ChainReader:
                 _OPENED_BLOCKS[key] = int(hint)
                 return int(hint)
         # Round ids only increase, so a round opened after every lower round known here.
-        earlier = [b for (c, t, r), b in _OPENED_BLOCKS.items() if c == key[0] and t == key[1] and r < round_id]
-        start = max(earlier, default=int(self.deployment.deploy_block))
+        deployed = int(self.deployment.deploy_block)
+        earlier = [b for (c, t, r), b in _OPENED_BLOCKS.items()
+                   if c == key[0] and t == key[1] and r < round_id and b <= self.block_number]
+        start = max(earlier, default=deployed)
         found = self._logs({"address": self.tournament.address, "topics": topics},
                            start, f"finding round {round_id}'s RoundOpened", first=True)
+        if not found and start > deployed:   # the shortcut came from another chain with the same id and address
+            found = self._logs({"address": self.tournament.address, "topics": topics},
+                               deployed, f"finding round {round_id}'s RoundOpened", first=True)
         if not found:
             return None
         _OPENED_BLOCKS[key] = int(found[0]["blockNumber"])
         return _OPENED_BLOCKS[key]
+
+    def _forget_opened(self, round_id: int) -> None:
+        """Drops the cached RoundOpened blocks of this tournament from `round_id` on (all stale together)."""
+        chain, address = self.chain_id, self.tournament.address.lower()
+        for key in [k for k in _OPENED_BLOCKS if k[0] == chain and k[1] == address and k[2] >= round_id]:
+            del _OPENED_BLOCKS[key]
 
     def round(self, round_id: int, *, with_opened_block: bool = True) -> RoundState:
         """Every field of getRound, the phase and (unless not wanted) the RoundOpened block."""
@@ -276,6 +289,14 @@ class ChainReader:
                       _topic_of_uint(round_id)]
             raw = self._logs({"address": self.tournament.address, "topics": topics}, opened,
                              f"reading round {round_id}'s events")
+            if not any(int(r["blockNumber"]) == opened and _hex(r["topics"][0]) == topics[0][0] for r in raw):
+                # The cached RoundOpened block is not this chain's (a restarted dev chain): search again.
+                self._forget_opened(round_id)
+                opened = self.opened_block(round_id)
+                if opened is None:
+                    return RoundEvents(round_id, self.block_number, ())
+                raw = self._logs({"address": self.tournament.address, "topics": topics}, opened,
+                                 f"reading round {round_id}'s events")
             events = tuple(self._decode(self.tournament, self._event_by_topic[_hex(r["topics"][0])], r) for r in raw)
             return RoundEvents(round_id, self.block_number, events)
         return self._remember(("events", round_id), read)  # type: ignore[no-any-return]

@@ -35,7 +35,7 @@ from tournament.chain.types import RoundState
 from tournament.operator.chain_reads import RoundReads
 from tournament.operator.common import OperatorError, RoundStatus, StakeInfo
 from tournament.operator.context import StepContext
-from tournament.operator.round_folder import COLLECT_NAME, read_leaves
+from tournament.operator.round_folder import COLLECT_NAME
 from tournament.operator.settle import DEFAULT_BLOCK_GAS_FRACTION, Settler, check_settled, refund
 from tournament.operator.signatures import LocalKeySigners, SignatureSource
 from tournament.operator.sources import SubmissionSource, open_source
@@ -43,7 +43,7 @@ from tournament.protocol import artifacts as art
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Operator", "OperatorError", "RoundStatus", "StakeInfo", "read_leaves"]
+__all__ = ["Operator", "OperatorError", "RoundStatus", "StakeInfo"]
 
 
 class Operator:

@@ -22,11 +22,11 @@ from eth_hash.auto import keccak
 
 from tournament.operator.common import OperatorError, RoundStatus, StakeInfo, phase_label
 from tournament.operator.context import StepContext
-from tournament.operator.round_folder import RoundFolder, read_leaves
+from tournament.operator.round_folder import RoundFolder
 from tournament.operator.signatures import SignatureSource, SignRequest
 from tournament.protocol import artifacts as art
 from tournament.protocol.constants import LEAVES_NAME
-from tournament.protocol.results import SCORED, Leaf, ResultsTree
+from tournament.protocol.results import SCORED, Leaf, ResultsTree, leaves_from_json
 from tournament.protocol.round_scoring import RoundInputs, RoundScoring, RoundScoringError, StakeAtClose, score_round
 from tournament.protocol.signing import Results, check_signatures, results_digest
 from tournament.protocol.tables import TablesError
@@ -133,7 +133,7 @@ def local_results(ctx: StepContext, round_id: int) -> tuple[list[Leaf], ResultsT
     problems = art.verify_folder(artifacts_dir, expected_round_id=round_id)
     if problems:
         raise OperatorError(f"{artifacts_dir}: not intact ({problems[0]}); rerun score")
-    leaves = read_leaves(artifacts_dir / LEAVES_NAME)
+    leaves = leaves_from_json((artifacts_dir / LEAVES_NAME).read_bytes())   # the one leaves codec
     return leaves, ResultsTree(leaves, round_id), art.artifacts_hash(manifest.read_bytes())
 
 

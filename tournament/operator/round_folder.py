@@ -20,11 +20,10 @@ from typing import Iterable, Sequence, Union
 from tournament.operator.common import OperatorError, StakeInfo
 from tournament.protocol import tables
 from tournament.protocol.constants import LEAVES_NAME, LIVE_IDS_NAME
-from tournament.protocol.results import Leaf, leaves_from_json
 from tournament.protocol.round_scoring import file_extension
 
 __all__ = ["COLLECT_NAME", "LEAVES_NAME", "LIVE_IDS_NAME", "REJECTED_DIR", "STATE_NAME", "RoundFolder",
-           "file_extension", "live_ids_csv", "read_leaves", "read_live_ids", "write_atomic"]
+           "file_extension", "live_ids_csv", "read_live_ids", "write_atomic"]
 
 COLLECT_NAME = "collect.json"
 STATE_NAME = "state.json"
@@ -57,11 +56,6 @@ def live_ids_csv(live_ids: Iterable[str]) -> bytes:
     for value in live_ids:
         out.write(f"{value}\n")
     return out.getvalue().encode()
-
-
-def read_leaves(path: Path) -> list[Leaf]:
-    """leaves.json -> leaves (the one leaves codec, tournament.protocol.results)."""
-    return leaves_from_json(Path(path).read_bytes())
 
 
 class RoundFolder:

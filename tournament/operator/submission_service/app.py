@@ -43,15 +43,8 @@ from tournament.chain.errors import ChainError
 from tournament.chain.events import LogScanner
 from tournament.chain.reader import ChainReader
 from tournament.operator.submission_service.store import SubmissionStore, hash_hex
+from tournament.protocol.units import format_time
 from tournament.protocol.uploads import recover_upload_signer
-
-try:
-    from tournament.protocol.units import format_time
-except ImportError:  # until branch round-scoring (protocol/units.py) is merged; delete then
-    from datetime import datetime, timezone
-
-    def format_time(timestamp: int) -> str:
-        return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
