@@ -8,9 +8,11 @@ the receipts. Growth should be linear in models, the proposal constant.
 """
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +29,41 @@ log = logging.getLogger(__name__)
 LIVE_IDS = 1_000
 
 
+class RpcCounter:
+    """Counts the HTTP requests a Web3's provider makes (a JSON-RPC batch is one request) and
+    the JSON-RPC methods inside them, by wrapping its session's POST (below web3's caches and
+    retries: what the node actually receives)."""
+
+    def __init__(self, w3) -> None:
+        self.requests = 0
+        self.methods: Counter = Counter()
+        manager = w3.provider._request_session_manager
+        inner = manager.make_post_request
+
+        def counted(uri, data, *args, **kwargs):
+            self.requests += 1
+            try:
+                body = json.loads(data)
+                for item in body if isinstance(body, list) else [body]:
+                    self.methods[item.get("method", "?")] += 1
+            except (ValueError, AttributeError):
+                self.methods["?"] += 1
+            return inner(uri, data, *args, **kwargs)
+        manager.make_post_request = counted
+
+    def snapshot(self) -> tuple[int, Counter]:
+        return self.requests, Counter(self.methods)
+
+    def since(self, snapshot: tuple[int, Counter]) -> tuple[int, Counter]:
+        return self.requests - snapshot[0], self.methods - snapshot[1]
+
+
 def _predictions_csv(ids: list[str], values: np.ndarray) -> bytes:
     lines = ["id,prediction"] + [f"{i},{v:.6f}" for i, v in zip(ids, values)]
     return ("\n".join(lines) + "\n").encode()
 
 
-def measure(n_models: int, seed: int = 3) -> dict:
+def measure(n_models: int, seed: int = 3, profile_dir: str | None = None) -> dict:
     rng = np.random.default_rng(seed)
     ids = [f"n{x:015x}" for x in rng.integers(0, 16**15, size=LIVE_IDS)]
     targets = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=LIVE_IDS)
@@ -62,24 +93,51 @@ def measure(n_models: int, seed: int = 3) -> dict:
         increase_time(w3, 35 * DAY + 1)
         targets_path = tmp_path / "targets.csv"
         targets_path.write_text("id,target\n" + "".join(f"{i},{v}\n" for i, v in zip(ids, targets)))
-        timings = {}
-        for step, call in (("collect", lambda: operator.collect(round_id)),
-                           ("score", lambda: operator.score(round_id, targets_path)),
-                           ("propose", lambda: operator.propose(round_id))):
-            start = time.perf_counter()
-            call()
+        counter = RpcCounter(w3)
+        timings: dict[str, float] = {}
+        calls: dict[str, int] = {}
+        methods: dict[str, dict] = {}
+
+        def timed(step: str, call):
+            mark, start = counter.snapshot(), time.perf_counter()
+            if profile_dir:
+                import cProfile
+                profiler = cProfile.Profile()
+                result = profiler.runcall(call)
+                profiler.dump_stats(str(Path(profile_dir) / f"{step}.prof"))
+            else:
+                result = call()
             timings[step] = time.perf_counter() - start
+            calls[step], by_method = counter.since(mark)
+            methods[step] = dict(by_method.most_common(6))
+            return result
+
+        timed("collect", lambda: operator.collect(round_id))
+        timed("score", lambda: operator.score(round_id, targets_path))
+        timed("propose", lambda: operator.propose(round_id))
         increase_time(w3, DAY + 1)
-        start = time.perf_counter()
-        status = operator.settle(round_id)
-        timings["settle"] = time.perf_counter() - start
+        status = timed("settle", lambda: operator.settle(round_id))
         assert status.phase == "Settled", f"round not settled: {status}"
+        report = timed("audit", lambda: _audit(w3, operator, round_id, tmp_path / "work"))
+        assert report.passed, f"audit failed: {[str(f) for f in report.findings][:5]}"
         proposed = t.events.ResultsProposed().get_logs(from_block=0)[-1]
         propose_gas = w3.eth.get_transaction_receipt(proposed["transactionHash"])["gasUsed"]
         settle_gas = [g for _, g in operator.last_settle_gas]
+        total_calls = sum(calls.values())
         return {"models": n_models, "ids": LIVE_IDS, "setup_s": setup_s, **{f"{k}_s": v for k, v in timings.items()},
+                **{f"{k}_calls": v for k, v in calls.items()}, "methods": methods,
+                "total_s": sum(timings.values()), "total_calls": total_calls,
+                "calls_per_stake": total_calls / n_models,
                 "propose_gas": propose_gas, "settle_gas": sum(settle_gas), "settle_txs": len(settle_gas),
                 "settle_gas_per_stake": sum(settle_gas) / n_models}
+
+
+def _audit(w3, operator, round_id: int, work_dir: Path):
+    """The auditor's whole check of the settled round: chain view at the head, artifacts, recomputation."""
+    from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
+    view = read_chain_view(w3, operator.deployment, round_id)
+    artifacts = read_artifacts(str(work_dir / "rounds" / str(round_id) / "artifacts"), round_id)
+    return verify_round(view, artifacts)
 
 
 def _deployment(world):
