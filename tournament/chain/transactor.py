@@ -125,6 +125,34 @@ class Transactor:
         raise ChainError(f"{description}: not mined after {self.max_replacements} fee bumps "
                          f"(nonce {nonce}, hashes {[h.hex() for h in sent]}); check the node, then rerun")
 
+    # ---------------------------------------------------------------- pipelined sends
+    # For independent transactions sent back to back (settle batches): the caller takes the next
+    # nonce once, sends each with `send_signed` (consecutive nonces, no wait) and later collects
+    # each receipt with `wait_receipt`. No fee bumps here: a stuck one times out with a clear
+    # error and the caller's rerun cancels it (settle_pending) before re-deriving its work.
+    def next_nonce(self) -> int:
+        return int(rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "reading the nonce"))
+
+    def current_fees(self) -> dict:
+        return self._fees()
+
+    def send_signed(self, fn, description: str, *, nonce: int, gas: int, fees: dict) -> bytes:
+        """Signs and broadcasts `fn` at `nonce` without waiting; returns the tx hash."""
+        tx = fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas, "chainId": self.chain_id,
+                                   **fees})
+        tx.pop("gasPrice", None)
+        tx_hash = self._send_raw(self.account.sign_transaction(tx).raw_transaction, description)
+        log.info("%s: sent %s (nonce %d, pipelined)", description, tx_hash.hex(), nonce)
+        return tx_hash
+
+    def wait_receipt(self, tx_hash: bytes, nonce: int, fn, description: str) -> dict:
+        """The successful receipt of a `send_signed` transaction (confirmations waited; a revert decoded)."""
+        receipt = self._wait([tx_hash], nonce, description)
+        if receipt is None:
+            raise ChainError(f"{description}: no receipt for {tx_hash.hex()} (nonce {nonce}) after "
+                             f"{self.receipt_timeout_s:.0f}s; rerun the step (it cancels what is stuck first)")
+        return self._check(receipt, fn, description)
+
     def pending_count(self) -> int:
         """How many of our transactions the node holds unmined (pending nonce - mined nonce)."""
         latest = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "latest"), "reading the nonce")

@@ -13,7 +13,7 @@ Both skip stakes already closed, so reruns are harmless.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 from tournament.chain.client import TransactionReverted
 from tournament.chain.types import RoundState
@@ -32,6 +32,12 @@ __all__ = ["DEFAULT_BLOCK_GAS_FRACTION", "GAS_PROBE_LEAVES", "REFUND_BATCH", "Se
 DEFAULT_BLOCK_GAS_FRACTION = 0.5
 GAS_PROBE_LEAVES = 16
 REFUND_BATCH = 200
+# Settle batches sent ahead of their receipts (consecutive nonces): public nodes keep 16
+# executable transactions per sender, so stay well under that.
+MAX_IN_FLIGHT = 8
+# Gas added to the later batches' limit on top of per-leaf gas x 1.25: the round's last batch
+# also finalises the round (RoundSettled, reserve release).
+SETTLE_GAS_SLACK = 150_000
 
 
 def _refund_ids(ctx: StepContext, round_id: int, model_ids: Sequence[int], batch_size: int = REFUND_BATCH) -> int:
@@ -71,6 +77,7 @@ class Settler:
         self.block_gas_fraction = block_gas_fraction
         self.max_batch_leaves = max_batch_leaves
         self.last_settle_gas: list[tuple[int, int]] = []   # (leaves, gasUsed) per batch sent
+        self.max_in_flight = MAX_IN_FLIGHT
 
     def _batch_fn(self, round_id: int, batch):
         return self.ctx.calls.settle(round_id, batch.leaf_values(), batch.proof, batch.proof_flags)
@@ -141,22 +148,7 @@ class Settler:
         unsettled = [x for x in leaves if x.model_id not in closed]
         if unsettled:
             size, target = self.batch_size_for(round_id, tree, unsettled)
-            queue = list(tree.batches(unsettled, size))
-            sent = 0
-            while queue:
-                batch = queue.pop(0)
-                fn = self._batch_fn(round_id, batch)
-                estimate = sender.estimate_gas(fn, "estimating a settle batch")
-                if estimate > target and len(batch.leaves) > 1:
-                    half = len(batch.leaves) // 2
-                    queue[:0] = [tree.multiproof(batch.leaves[:half]), tree.multiproof(batch.leaves[half:])]
-                    continue
-                receipt = ctx.transact(fn, f"settling {len(batch.leaves)} stakes of round {round_id}", round_id,
-                                       "settle:sent", gas=min(target * 2, estimate * 6 // 5))
-                self.last_settle_gas.append((len(batch.leaves), int(receipt["gasUsed"])))
-                self._check_batch(round_id, receipt, batch.leaves, stakes, info)
-                sent += 1
-                ctx.point("settle:batch")
+            sent = self._send_batches(round_id, tree, list(tree.batches(unsettled, size)), target, stakes, info)
             actions.append(f"settled {len(unsettled)} stakes in {sent} batch(es)")
         if ctx.chain.phase(round_id) != "Settled":
             # Every leaf is settled, yet stakes remain open: they are not in the results.
@@ -170,6 +162,64 @@ class Settler:
         check_settled(ctx, round_id)
         ctx.point("settle:done")
         return ctx.status(round_id, actions or ["nothing left to settle"], "")
+
+    def _send_batches(self, round_id: int, tree: ResultsTree, queue: list, target: int, stakes: dict,
+                      info: RoundState) -> int:
+        """Sends the settle batches with consecutive nonces, up to `max_in_flight` ahead of the
+        receipts (no block's wait per batch), then checks every receipt's events in order.
+
+        Safe because batches are independent (disjoint leaves; any order settles the same
+        amounts) and one key sends them: a batch that reverts or is dropped stops the step with
+        a clear error, and the rerun (settle_pending waits for or cancels what is in flight,
+        then the chain says what is still unsettled) sends only the rest. The first batch's gas
+        is estimated; later ones get the same per-leaf gas with a margin (an estimate each
+        would execute every batch twice).
+        """
+        ctx, sender = self.ctx, self.ctx.sender()
+        folder = ctx.folder(round_id)
+        first = queue[0]
+        while True:   # the first batch must fit the target; halve it until it does
+            estimate = sender.estimate_gas(self._batch_fn(round_id, first), "estimating a settle batch")
+            if estimate <= target or len(first.leaves) == 1:
+                break
+            half = len(first.leaves) // 2
+            queue[:1] = [tree.multiproof(first.leaves[:half]), tree.multiproof(first.leaves[half:])]
+            first = queue[0]
+        per_leaf = max(1, estimate // len(first.leaves))
+        block_gas = max(target, int(ctx.chain.block_gas_limit))
+        nonce = sender.next_nonce()
+        fees = sender.current_fees()
+        in_flight: list[tuple[Any, int, bytes, int]] = []   # (batch, nonce, tx hash, gas limit)
+        done = 0
+
+        def wait_oldest() -> None:
+            nonlocal done
+            batch, batch_nonce, tx_hash, _gas = in_flight.pop(0)
+            description = f"settling {len(batch.leaves)} stakes of round {round_id}"
+            receipt = sender.wait_receipt(tx_hash, batch_nonce, self._batch_fn(round_id, batch), description)
+            self.last_settle_gas.append((len(batch.leaves), int(receipt["gasUsed"])))
+            self._check_batch(round_id, receipt, batch.leaves, stakes, info)
+            done += 1
+            ctx.point("settle:batch")
+
+        try:
+            for index, batch in enumerate(queue):
+                gas = estimate * 6 // 5 if index == 0 else per_leaf * len(batch.leaves) * 5 // 4 + SETTLE_GAS_SLACK
+                gas = min(gas, block_gas)
+                description = f"settling {len(batch.leaves)} stakes of round {round_id}"
+                tx_hash = sender.send_signed(self._batch_fn(round_id, batch), description, nonce=nonce, gas=gas,
+                                             fees=fees)
+                folder.note(last_tx={description: "0x" + bytes(tx_hash).hex()})
+                ctx.point("settle:sent")
+                in_flight.append((batch, nonce, tx_hash, gas))
+                nonce += 1
+                if len(in_flight) >= self.max_in_flight:
+                    wait_oldest()
+            while in_flight:
+                wait_oldest()
+        finally:
+            ctx.chain.refresh()
+        return done
 
     def _check_batch(self, round_id: int, receipt: dict, batch: Sequence[Leaf], stakes: dict,
                      info: RoundState) -> None:
