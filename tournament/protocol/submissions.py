@@ -145,6 +145,11 @@ def _parse_csv(raw: bytes, name: str) -> Predictions:
         raise SubmissionError(name, "binary", f"is not UTF-8 text (bad byte at offset "
                               f"{exc.start}), neither CSV nor Parquet",
                               "upload a CSV (id,prediction) or Parquet file") from None
+    if '"' not in text and "\r" not in text and max(map(len, text.split("\n"))) <= csv.field_size_limit():
+        # Without quotes or carriage returns csv.reader only splits lines on "\n" and fields on
+        # ",": this is the same parse (same rows, line numbers and errors), ~4x faster, which
+        # matters at 15,000 files per round (score and every audit parse them all).
+        return _parse_plain_csv(text, name)
     try:
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         header = next(reader, None)
@@ -175,6 +180,36 @@ def _parse_csv(raw: bytes, name: str) -> Predictions:
     return Predictions(np.array(ids, dtype=object), values, np.array(lines), "line")
 
 
+def _parse_plain_csv(text: str, name: str) -> Predictions:
+    """`_parse_csv` for text without '"' or '\r' (see there)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()   # the final newline ends the last line; it does not start one
+    header = lines[0].split(",") if lines else None
+    if header is None or not [h for h in header if h.strip()]:
+        raise SubmissionError(name, "empty", "has no header line", "the first line must be id,prediction")
+    names = [h.strip() for h in header]
+    _check_columns(name, names)
+    id_at, pred_at, width = names.index("id"), names.index("prediction"), len(header)
+    ids: list[str] = []
+    texts: list[str] = []
+    rows: list[int] = []
+    for number, line in enumerate(lines[1:], start=2):
+        record = line.split(",")
+        if len(record) == 1 and not record[0].strip():
+            continue  # blank lines, including a trailing one
+        if len(record) != width:
+            raise SubmissionError(
+                name, "not_a_table", f"line {number} has {len(record)} fields, "
+                f"the header has {width} ({_short(','.join(record), 40)})",
+                "every line must be id,prediction")
+        ids.append(record[id_at].strip())
+        texts.append(record[pred_at].strip())
+        rows.append(number)
+    values = np.array([_to_float(t) for t in texts], dtype=np.float64)
+    return Predictions(np.array(ids, dtype=object), values, np.array(rows), "line")
+
+
 def _to_float(text: str) -> float:
     """A number, or NaN for anything that is not one (reported later as not finite)."""
     try:
@@ -191,6 +226,17 @@ def _check_columns(name: str, columns: Sequence[str]) -> None:
 
 
 # --------------------------------------------------------------------------- validation
+_POSITIONS: list = [None, None]   # (live ids tuple, {id: position}) of the last round validated
+
+
+def _positions(live: np.ndarray) -> dict:
+    """{id: position} of the live ids; kept for the next file of the same round (thousands per round)."""
+    key = tuple(str(i) for i in live)
+    if _POSITIONS[0] != key:
+        _POSITIONS[:] = [key, {i: k for k, i in enumerate(key)}]
+    return _POSITIONS[1]
+
+
 def check_predictions(table: Predictions, live_ids: Sequence[str] | np.ndarray, name: str,
                       ) -> np.ndarray:
     """Apply the protocol's rules to a parsed table; return predictions aligned to live_ids
@@ -199,7 +245,7 @@ def check_predictions(table: Predictions, live_ids: Sequence[str] | np.ndarray, 
     if len(table.ids) == 0:
         raise SubmissionError(name, "empty", "the table has no rows",
                               "add one row per live id")
-    position = {str(i): k for k, i in enumerate(live)}
+    position = _positions(live)
     at = np.fromiter((position.get(i, -1) for i in table.ids), dtype=np.int64,
                      count=len(table.ids))
     on_live = np.flatnonzero(at >= 0)      # rows for other ids are ignored entirely
