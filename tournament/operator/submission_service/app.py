@@ -1,6 +1,6 @@
 """The operator's submission API: signed prediction uploads in, files out to `collect` after close.
 
-A Flask app (one process) in front of a `SubmissionStore`. A participant uploads the raw bytes
+A Flask app (one process, served by waitress: `make_server`/`serve`) in front of a `SubmissionStore`. A participant uploads the raw bytes
 of a predictions file for (round, model) with an EIP-712 `Upload(roundId, modelId, fileHash,
 expiry)` signature (domain "NumeraireTournament Submissions", version 1, the chain id, the
 tournament address; see `tournament.protocol.uploads`). An upload is accepted only when
@@ -11,7 +11,11 @@ against the round's published live ids (the same messages as `tournament validat
 signature is good for its own upload only: replaying an older one after a newer upload is
 refused (409), while repeating the latest upload is an idempotent 200. Files of a round are
 served (to the operator's collect step, or anyone) only once the round has closed: nobody can
-peek at other predictions while it is open. Errors are JSON `{"error": "..."}` that say what
+peek at other predictions while it is open. Limits: every request first takes a token from its
+client address's bucket (uploads and reads apart; the address is the TCP peer, or the trusted
+proxy's X-Forwarded-For), BEFORE any parsing or signature recovery; an upload then takes one
+from its signing address's bucket. Ids outside [1, 2^63) are a 400. At most
+`max_uploads_per_model` files are kept per (round, model). Errors are JSON `{"error": "..."}` that say what
 was wrong and what to do, with 400/401/403/404/409/411/413/429/503 status codes.
 
 Endpoints:
@@ -54,6 +58,9 @@ DEFAULT_RATE_PER_MINUTE = 30.0
 DEFAULT_RATE_BURST = 10
 DEFAULT_MAX_EXPIRY_S = 24 * 3600
 IP_RATE_FACTOR = 4   # per-IP bucket = this many times the per-address one
+DEFAULT_MAX_UPLOADS_PER_MODEL = 10
+DEFAULT_READ_RATE_PER_MINUTE = 6_000.0   # per client address: an HTTP collect of a big round stays fast
+MAX_ID = 2**63 - 1   # round and model ids are uint256 on-chain; SQLite integers stop at 2^63 - 1
 _HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"(0x)?[0-9a-fA-F]{130}")
 _SECP256K1_HALF_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
@@ -115,6 +122,8 @@ class ApiSettings:
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
     rate_burst: int = DEFAULT_RATE_BURST
     max_expiry_s: int = DEFAULT_MAX_EXPIRY_S  # how far ahead a signature's expiry may lie
+    max_uploads_per_model: int = DEFAULT_MAX_UPLOADS_PER_MODEL  # files kept per (round, model)
+    read_rate_per_minute: float = DEFAULT_READ_RATE_PER_MINUTE  # GETs per client address
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)  # for the rate limiter
 
 
@@ -179,6 +188,8 @@ class SubmissionService:
         # Fresh keys cost nothing, so one client could sign with many; a looser per-IP bucket caps that.
         self.ip_buckets = TokenBuckets(IP_RATE_FACTOR * settings.rate_per_minute / 60.0,
                                        IP_RATE_FACTOR * settings.rate_burst, settings.clock)
+        self.read_buckets = TokenBuckets(settings.read_rate_per_minute / 60.0,
+                                         max(1, int(settings.read_rate_per_minute / 6)), settings.clock)
         self.scanner = LogScanner()
         self._reader = self._chain(lambda: ChainReader(settings.w3, settings.deployment, scanner=self.scanner),
                                    "connecting to the chain")
@@ -236,12 +247,27 @@ class SubmissionService:
             raise ApiError(401, "X-Signature cannot be verified (malformed signature); sign the Upload "
                                 "message again") from None
 
-    def rate_limit(self, signer: str) -> None:
-        wait_s = max(self.buckets.take(signer.lower()), self.ip_buckets.take(request.remote_addr or "?"))
+    @staticmethod
+    def client() -> str:
+        """The client's address: the TCP peer, or X-Forwarded-For's last hop when the peer is the
+        trusted proxy (waitress rewrites REMOTE_ADDR only then: `serve(..., trusted_proxy=IP)`)."""
+        return request.remote_addr or "?"
+
+    @staticmethod
+    def _too_many(wait_s: float, who: str) -> None:
         if wait_s > 0:
             retry = max(1, int(wait_s + 0.999))
-            raise ApiError(429, f"too many uploads from {signer}; wait {retry} s and try again",
+            raise ApiError(429, f"too many requests from {who}; wait {retry} s and try again",
                            {"Retry-After": str(retry)})
+
+    def limit_client(self, *, upload: bool) -> None:
+        """Before anything is parsed or verified: the client address's bucket (uploads and reads apart)."""
+        buckets = self.ip_buckets if upload else self.read_buckets
+        self._too_many(buckets.take(self.client()), self.client())
+
+    def rate_limit(self, signer: str) -> None:
+        """After the signature is recovered: the signing address's own bucket."""
+        self._too_many(self.buckets.take(signer.lower()), signer)
 
     def check_round_and_owner(self, upload: _UploadRequest, signer: str) -> None:
         """Open by chain time, expiry sane, signer owns the model: all read at one block."""
@@ -301,20 +327,45 @@ class SubmissionService:
                         "block": reader.block_number, "chainTime": reader.now(),
                         "maxUploadBytes": self.settings.max_upload_bytes})
 
-    def get_live_ids(self, round_id: int) -> Response:
+    def get_live_ids(self, round_id: str) -> Response:
+        self.limit_client(upload=False)
+        round_id = parse_id(round_id, "round")
         path = self.live_ids.path(round_id)
         if path is None:
             raise ApiError(404, f"round {round_id} has no published live ids yet; try again after the round opens")
         return Response(path.read_bytes(), mimetype="text/csv")
 
-    def upload(self, round_id: int, model_id: int) -> tuple[Response, int]:
-        upload = self.parse_upload(round_id, model_id)
+    def upload(self, round_id: str, model_id: str) -> tuple[Response, int]:
+        self.limit_client(upload=True)          # cheap, before any signature work
+        upload = self.parse_upload(parse_id(round_id, "round"), parse_id(model_id, "model"))
         signer = self.signer_of(upload)
         self.rate_limit(signer)
         self.check_round_and_owner(upload, signer)
-        return self.store_upload(upload, signer, self.read_body(upload))
+        response = self.store_upload(upload, signer, self.read_body(upload))
+        self.bound_storage(upload.round_id, upload.model_id)
+        return response
 
-    def download(self, round_id: int, model_id: int) -> Response:
+    def bound_storage(self, round_id: int, model_id: int) -> None:
+        """At most `max_uploads_per_model` files per (round, model): the oldest go, except the
+        latest and the one the on-chain stake commits to (read only when over the cap)."""
+        keep = self.settings.max_uploads_per_model
+        if self.store.count(round_id, model_id) <= keep:
+            return
+        protect: frozenset = frozenset()
+        try:
+            reader = self.reader()
+            changes = reader.events("StakeChanged", {"roundId": round_id, "modelId": model_id},
+                                    from_block=reader.opened_block(round_id))
+            committed = [bytes(e.args["submissionHash"]) for e in changes if any(e.args["submissionHash"])]
+            protect = frozenset({"0x" + committed[-1].hex()} if committed else set())
+        except (ApiError, ChainError) as exc:   # without the chain nothing is dropped this time
+            log.warning("round %d model %d: not pruning (%s)", round_id, model_id, exc)
+            return
+        self.store.prune(round_id, model_id, keep, protect)
+
+    def download(self, round_id: str, model_id: str) -> Response:
+        self.limit_client(upload=False)
+        round_id, model_id = parse_id(round_id, "round"), parse_id(model_id, "model")
         reader = self.reader()
         close_time = self.round_times(reader, round_id)
         if reader.now() < close_time:
@@ -336,11 +387,20 @@ class SubmissionService:
         response.headers["X-Submission-Hash"] = chosen.file_hash
         return response
 
-    def uploads(self, round_id: int, model_id: int) -> Response:
+    def uploads(self, round_id: str, model_id: str) -> Response:
+        self.limit_client(upload=False)
+        round_id, model_id = parse_id(round_id, "round"), parse_id(model_id, "model")
         history = self.store.history(round_id, model_id)
         return jsonify({"roundId": round_id, "modelId": model_id,
                         "latest": history[-1].file_hash if history else None,
                         "uploads": [r.as_json() for r in history]})
+
+
+def parse_id(text: str, what: str) -> int:
+    """A round or model id from the URL: decimal digits in [1, 2^63); anything else is a 400."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 1 <= int(text) <= MAX_ID:
+        raise ApiError(400, f"{what} id must be a whole number from 1 to {MAX_ID}")
+    return int(text)
 
 
 def _api_error(exc: ApiError) -> Response:
@@ -375,17 +435,55 @@ def create_app(settings: ApiSettings) -> Flask:
     app.extensions["submission_service"] = service
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error_handler(settings.max_upload_bytes))
-    submission = "/v1/rounds/<int:round_id>/models/<int:model_id>/submission"
+    submission = "/v1/rounds/<round_id>/models/<model_id>/submission"   # ids checked by parse_id (400)
     app.add_url_rule("/v1/health", "health", service.health, methods=["GET"])
-    app.add_url_rule("/v1/rounds/<int:round_id>/live_ids", "live_ids", service.get_live_ids, methods=["GET"])
+    app.add_url_rule("/v1/rounds/<round_id>/live_ids", "live_ids", service.get_live_ids, methods=["GET"])
     app.add_url_rule(submission, "upload", service.upload, methods=["POST"])
     app.add_url_rule(submission, "download", service.download, methods=["GET"])
-    app.add_url_rule("/v1/rounds/<int:round_id>/models/<int:model_id>/uploads", "uploads", service.uploads,
+    app.add_url_rule("/v1/rounds/<round_id>/models/<model_id>/uploads", "uploads", service.uploads,
                      methods=["GET"])
     return app
 
 
-def serve(app: Flask, host: str, port: int) -> None:
-    """Runs the app in this process with werkzeug's threaded server until interrupted."""
-    from werkzeug.serving import run_simple
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+@dataclass(frozen=True)
+class ServerSettings:
+    """The WSGI server's limits (waitress): see `make_server`."""
+
+    threads: int = 8                      # request handlers; slow clients never hold one (see below)
+    connection_limit: int = 4_000         # open connections at once; more wait in the listen backlog
+    channel_timeout_s: int = 30           # a connection silent this long (headers or body) is closed
+    max_request_header_bytes: int = 16 * 1024
+    max_request_body_bytes: int = DEFAULT_MAX_UPLOAD_BYTES + 1
+    trusted_proxy: Optional[str] = None   # the one peer whose X-Forwarded-For names the client
+    backlog: int = 2_048
+
+
+def make_server(app: Flask, host: str, port: int, settings: ServerSettings = ServerSettings()):
+    """A waitress server for `app` (call `.run()`; `.close()` stops it; `.effective_port`).
+
+    waitress reads each request's headers and body in its event loop and only then hands the
+    complete request to one of `threads` handlers, so slow or half-sent connections cost a
+    socket, not a thread; `channel_timeout_s` closes a connection that goes quiet, bodies over
+    `max_request_body_bytes` are refused (413) while reading, and `connection_limit` caps sockets
+    (poll(), not select(), so more than 1,024 work). X-Forwarded-For is honoured only from
+    `trusted_proxy` (and the last hop only); from anyone else it is stripped.
+    """
+    from waitress.server import create_server
+    options = dict(threads=settings.threads, connection_limit=settings.connection_limit,
+                   channel_timeout=settings.channel_timeout_s, cleanup_interval=max(1, settings.channel_timeout_s // 2),
+                   max_request_header_size=settings.max_request_header_bytes,
+                   max_request_body_size=settings.max_request_body_bytes, backlog=settings.backlog,
+                   asyncore_use_poll=True, clear_untrusted_proxy_headers=True, ident="tournament")
+    if settings.trusted_proxy:
+        options.update(trusted_proxy=settings.trusted_proxy, trusted_proxy_count=1,
+                       trusted_proxy_headers={"x-forwarded-for"})
+    return create_server(app, host=host, port=port, **options)
+
+
+def serve(app: Flask, host: str, port: int, settings: ServerSettings = ServerSettings()) -> None:
+    """Runs the app on waitress in this process until interrupted."""
+    server = make_server(app, host, port, settings)
+    try:
+        server.run()
+    finally:
+        server.close()

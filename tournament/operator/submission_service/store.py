@@ -2,8 +2,9 @@
 
 Every uploaded file is kept once, by content, at `<data>/files/<0x-keccak256-hex>` (no
 extension): the layout `tournament.operator.sources.FolderSource` reads, so an operator can also collect
-straight from this folder. Files are never overwritten or deleted; two models uploading the
-same bytes share one file. `<data>/index.sqlite` records every accepted upload (round, model,
+straight from this folder. Files are never overwritten; two models uploading the same bytes
+share one file. Storage is bounded per (round, model): `prune` drops the oldest uploads over
+a cap (never the latest, never the committed one) and deletes files no kept upload uses. `<data>/index.sqlite` records every accepted upload (round, model,
 hash, size, uploader, signature, expiry, time) so the latest hash of a (round, model) and its
 whole history can be answered, and a used signature is recognised. Thread-safe for one
 process (one lock around writes; SQLite in WAL mode for concurrent reads).
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE INDEX IF NOT EXISTS uploads_by_model ON uploads (round_id, model_id, id);
 CREATE INDEX IF NOT EXISTS uploads_by_signature ON uploads (signature);
 """
+# Uploads beyond the per-(round, model) cap keep their row (the signature stays "used", so it
+# cannot be replayed) but lose their file and drop out of history/latest.
+MIGRATIONS = ("ALTER TABLE uploads ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0",)
 
 
 class StoreError(RuntimeError):
@@ -78,6 +82,10 @@ class SubmissionStore:
         with closing(self._connect()) as db, db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(uploads)")}
+            if "dropped" not in columns:
+                for statement in MIGRATIONS:
+                    db.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.db_path, timeout=30)
@@ -133,23 +141,61 @@ class SubmissionStore:
     def _rows(self, query: str, args: tuple) -> list[UploadRecord]:
         with closing(self._connect()) as db:
             rows = db.execute("SELECT round_id, model_id, file_hash, size_bytes, uploader, signature, expiry, "
-                              f"received_at FROM uploads {query}", args).fetchall()
+                              f"received_at FROM uploads WHERE dropped = 0 AND {query}", args).fetchall()
         return [UploadRecord(*row) for row in rows]
 
     def history(self, round_id: int, model_id: int) -> list[UploadRecord]:
         """Every accepted upload of (round, model), oldest first."""
-        return self._rows("WHERE round_id = ? AND model_id = ? ORDER BY id", (round_id, model_id))
+        return self._rows("round_id = ? AND model_id = ? ORDER BY id", (round_id, model_id))
 
     def latest(self, round_id: int, model_id: int) -> Optional[UploadRecord]:
-        rows = self._rows("WHERE round_id = ? AND model_id = ? ORDER BY id DESC LIMIT 1", (round_id, model_id))
+        rows = self._rows("round_id = ? AND model_id = ? ORDER BY id DESC LIMIT 1", (round_id, model_id))
         return rows[0] if rows else None
 
     def by_signature(self, signature: str) -> Optional[UploadRecord]:
-        rows = self._rows("WHERE signature = ? ORDER BY id LIMIT 1", (signature.lower(),))
-        return rows[0] if rows else None
+        """The upload that used `signature`, dropped ones included (a used signature stays used)."""
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT round_id, model_id, file_hash, size_bytes, uploader, signature, expiry, "
+                             "received_at FROM uploads WHERE signature = ? ORDER BY id LIMIT 1",
+                             (signature.lower(),)).fetchone()
+        return UploadRecord(*row) if row else None
+
+    def count(self, round_id: int, model_id: int) -> int:
+        """Uploads of (round, model) whose files are kept."""
+        with closing(self._connect()) as db:
+            return int(db.execute("SELECT COUNT(*) FROM uploads WHERE round_id = ? AND model_id = ? AND dropped = 0",
+                                  (round_id, model_id)).fetchone()[0])
+
+    def prune(self, round_id: int, model_id: int, keep: int, protect: frozenset = frozenset()) -> list[str]:
+        """Drops the oldest uploads of (round, model) until at most `keep` remain, never the latest
+        nor one whose hash is in `protect` (the on-chain commitment); deletes files no kept upload
+        uses. Returns the dropped hashes."""
+        dropped: list[str] = []
+        with self._lock, closing(self._connect()) as db, db:
+            rows = db.execute("SELECT id, file_hash FROM uploads WHERE round_id = ? AND model_id = ? AND dropped = 0 "
+                              "ORDER BY id", (round_id, model_id)).fetchall()
+            excess = len(rows) - max(1, keep)
+            for row_id, file_hash in rows[:-1]:
+                if excess <= 0:
+                    break
+                if file_hash.lower() in protect:
+                    continue
+                db.execute("UPDATE uploads SET dropped = 1 WHERE id = ?", (row_id,))
+                dropped.append(file_hash)
+                excess -= 1
+            for file_hash in set(dropped):
+                still = db.execute("SELECT 1 FROM uploads WHERE file_hash = ? AND dropped = 0 LIMIT 1",
+                                   (file_hash,)).fetchone()
+                if still is None:
+                    self.path_for(file_hash).unlink(missing_ok=True)
+        if dropped:
+            log.info("round %d model %d: dropped %d old upload(s) over the cap of %d", round_id, model_id,
+                     len(dropped), keep)
+        return dropped
 
     def models_of_round(self, round_id: int) -> list[int]:
         with closing(self._connect()) as db:
-            rows = db.execute("SELECT DISTINCT model_id FROM uploads WHERE round_id = ? ORDER BY model_id",
+            rows = db.execute("SELECT DISTINCT model_id FROM uploads WHERE round_id = ? AND dropped = 0 "
+                              "ORDER BY model_id",
                               (round_id,)).fetchall()
         return [int(r[0]) for r in rows]
