@@ -40,6 +40,8 @@ class Deployment:
     signers: list[str] = field(default_factory=list)
     threshold: int = 0
     preset: str = ""
+    # How the token burns ("burn" or "legacy-mint"); fixed at deployment, shown by burnMethod().
+    burn_method: str = "burn"
 
     @staticmethod
     def path_for(chain_id: int, directory: Optional[Path] = None) -> Path:

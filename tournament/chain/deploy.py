@@ -100,12 +100,7 @@ def deploy_tournament(
         guardian=to_checksum_address(guardian), signers=signer_addresses, threshold=threshold,
         preset=preset_name,
     )
-    if "burn_method" in {f.name for f in dataclasses.fields(Deployment)}:
-        fields["burn_method"] = burn_method
-    else:
-        # tournament.chain.client.Deployment does not know the field yet: recording it would make
-        # Deployment.load refuse the file. The chain reader can read `burnMethod()` meanwhile.
-        log.warning("Deployment has no burn_method field; the deployment file does not record %r", burn_method)
+    fields["burn_method"] = burn_method
     deployment = Deployment(**fields)
     if save:
         path = deployment.save(deployments_dir)
