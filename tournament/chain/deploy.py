@@ -11,7 +11,6 @@ the caller must say how it burns (there is no safe default for a token we did no
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Optional, Sequence
