@@ -14,14 +14,15 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from tournament.admin.connection import ROLE_NAMES, TournamentChain, checked_address, role_id, role_name
-from tournament.chain.client import Transactor, TransactionReverted, decode_revert, with_retries
+from tournament.chain.client import TransactionReverted, Transactor, decode_revert, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def simulate(chain: TournamentChain, calls: Sequence[PreparedCall], sender: str)
 
     for call in calls:
         try:
-            with_retries(lambda: call.fn.call({"from": sender}), f"simulating {call.description}")
+            with_retries(lambda call=call: call.fn.call({"from": sender}), f"simulating {call.description}")
         except (ContractCustomError, ContractLogicError) as exc:
             data = getattr(exc, "data", None) or (exc.args[1] if len(exc.args) > 1 else None)
             abi = getattr(call.fn, "contract_abi", None) or [call.fn.abi]

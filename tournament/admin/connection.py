@@ -13,13 +13,19 @@ from pathlib import Path
 from typing import Optional
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import (is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak,
-                       to_checksum_address)
+from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
-from tournament.chain.client import (ChainError, Deployment, Transactor, connect, nmr_contract, tournament_contract,
-                                     with_retries)
+from tournament.chain.client import (
+    ChainError,
+    Deployment,
+    Transactor,
+    connect,
+    nmr_contract,
+    tournament_contract,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +120,7 @@ def open_tournament(rpc_url: str, deployments_dir: Optional[Path] = None) -> Tou
     chain_id = int(with_retries(lambda: w3.eth.chain_id, "reading the chain id"))
     deployment = Deployment.load(chain_id, deployments_dir)
     for name, address in (("tournament", deployment.tournament), ("NMR token", deployment.nmr)):
-        code = with_retries(lambda: w3.eth.get_code(to_checksum_address(address)), f"reading the {name}'s code")
+        code = with_retries(lambda address=address: w3.eth.get_code(to_checksum_address(address)), f"reading the {name}'s code")
         if not code:
             if name == "tournament":
                 raise NotDeployed(no_tournament_message(to_checksum_address(address), chain_id))

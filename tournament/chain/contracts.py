@@ -53,7 +53,7 @@ class Deployment:
         return path
 
     @classmethod
-    def load(cls, chain_id: int, directory: Optional[Path] = None) -> "Deployment":
+    def load(cls, chain_id: int, directory: Optional[Path] = None) -> Deployment:
         path = cls.path_for(chain_id, directory)
         if not path.exists():
             raise ChainError(f"no deployment for chain id {chain_id} at {path}; "

@@ -8,7 +8,6 @@ this module.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import socket
 import subprocess
@@ -59,7 +58,7 @@ class Anvil:
     def rpc_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> "Anvil":
+    def start(self, timeout_s: float = 20.0) -> Anvil:
         args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
                 "--gas-limit", str(self.gas_limit), "--block-base-fee-per-gas", "0",
                 "--accounts", str(self.accounts), "--silent"]
@@ -78,7 +77,7 @@ class Anvil:
                 raise RuntimeError(f"anvil exited at start (code {self.process.returncode}); "
                                    f"is port {self.port} free?")
             try:
-                w3.eth.chain_id
+                _ = w3.eth.chain_id  # any answer means anvil is serving RPC
                 log.info("anvil ready on %s", self.rpc_url)
                 return self
             except Exception:
@@ -96,7 +95,7 @@ class Anvil:
                 self.process.kill()
         self.process = None
 
-    def __enter__(self) -> "Anvil":
+    def __enter__(self) -> Anvil:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -24,9 +24,10 @@ import logging
 import os
 import shlex
 import subprocess
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Protocol, Sequence, Union
+from typing import Optional, Protocol, Union
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -370,7 +371,7 @@ def load_signer(
     return signer
 
 
-@lru_cache(maxsize=None)
+@cache
 def _anvil_keys(count: int) -> tuple[str, ...]:
     # eth-account keeps HD derivation behind an opt-in switch; anvil's keys are public test keys.
     Account.enable_unaudited_hdwallet_features()

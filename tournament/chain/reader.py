@@ -50,8 +50,9 @@ submissionHash) is `tournament.chain.types.stake_commitments`, used only here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
@@ -62,8 +63,18 @@ from tournament.chain.contracts import Deployment, nmr_contract, tournament_cont
 from tournament.chain.errors import ChainError, TransactionReverted, abi_of, decode_revert, revert_data
 from tournament.chain.events import LogScanner
 from tournament.chain.rpc import batched, execute_batch, rpc, use_retry_policy
-from tournament.chain.types import (Config, EventLog, ModelInfo, Phase, RoundEvents, RoundState, SignerSet,
-                                    StakeState, decode_struct, stake_commitments)
+from tournament.chain.types import (
+    Config,
+    EventLog,
+    ModelInfo,
+    Phase,
+    RoundEvents,
+    RoundState,
+    SignerSet,
+    StakeState,
+    decode_struct,
+    stake_commitments,
+)
 
 __all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
 
@@ -170,7 +181,7 @@ class ChainReader:
             raise ChainError(f"the RPC cannot give block {block!r} ({exc}); pass a block number "
                              "or use confirmations") from exc
 
-    def at(self, block: BlockSpec = "latest", confirmations: int = 0) -> "ChainReader":
+    def at(self, block: BlockSpec = "latest", confirmations: int = 0) -> ChainReader:
         """A reader of the same tournament pinned elsewhere (shares the log scanner and bindings)."""
         return ChainReader(self.w3, self.deployment, block, confirmations=confirmations, scanner=self.scanner,
                            batch_size=self.batch_size, _contracts=(self.tournament, self.nmr))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -187,7 +188,7 @@ class Transactor:
         while time.monotonic() < deadline:
             for tx_hash in hashes:
                 try:
-                    receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash),
+                    receipt = rpc(lambda tx_hash=tx_hash: self.w3.eth.get_transaction_receipt(tx_hash),
                                            f"{description}: reading the receipt")
                 except TransactionNotFound:
                     continue

@@ -10,8 +10,9 @@ until that is merged, the same definitions (same names, values and labels) live 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Optional
 
 try:
     from tournament.protocol.constants import Phase, Status
@@ -36,7 +37,7 @@ except ImportError:  # until branch round-scoring is merged: identical definitio
             return self.name.capitalize()
 
         @classmethod
-        def from_label(cls, label: str) -> "Phase":
+        def from_label(cls, label: str) -> Phase:
             try:
                 return cls[str(label).upper()]
             except KeyError:
@@ -97,7 +98,7 @@ class Config:
             "minStake": "min_stake_wei"}
 
     @classmethod
-    def from_abi(cls, by_name: Mapping[str, Any]) -> "Config":
+    def from_abi(cls, by_name: Mapping[str, Any]) -> Config:
         known = {cls._ABI[k]: int(v) for k, v in by_name.items() if k in cls._ABI}
         extra = tuple((k, v) for k, v in by_name.items() if k not in cls._ABI)
         return cls(**known, extra=extra)
@@ -160,7 +161,7 @@ class RoundState:
 
     @classmethod
     def from_abi(cls, round_id: int, block_number: int, phase: int, by_name: Mapping[str, Any],
-                 config_components: list[dict], opened_block: Optional[int]) -> "RoundState":
+                 config_components: list[dict], opened_block: Optional[int]) -> RoundState:
         values: dict[str, Any] = {}
         extra = []
         for name, value in by_name.items():

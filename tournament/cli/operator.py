@@ -47,14 +47,14 @@ def failures_exit(fn):
     """Expected failures become `Error: <message>` and exit 1; -v shows the traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from tournament.protocol.artifacts import ArtifactsError
         from tournament.chain.client import ChainError
         from tournament.chain.keys import KeyLoadError
         from tournament.guardian.actions import GuardianError
         from tournament.operator.common import OperatorError
+        from tournament.operator.sources import SourceError
+        from tournament.protocol.artifacts import ArtifactsError
         from tournament.protocol.results import ResultsError
         from tournament.protocol.signing import SigningError
-        from tournament.operator.sources import SourceError
         try:
             return fn(*args, **kwargs)
         except (OperatorError, ChainError, SourceError, KeyLoadError, SigningError, ArtifactsError,

@@ -17,28 +17,29 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 from eth_account import Account
 from web3 import Web3
 
-from tournament.protocol import scoring
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
 from tournament.chain.calls import Calls
-from tournament.chain.reader import ChainReader
-from tournament.chain.transactor import Transactor
-from tournament.data.synthetic import generate
 from tournament.chain.deploy import deploy_tournament
 from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
-from tournament.data.example_model import fit_ridge
 from tournament.chain.keys import anvil_test_accounts
+from tournament.chain.reader import ChainReader
+from tournament.chain.transactor import Transactor
+from tournament.data.example_model import fit_ridge
+from tournament.data.synthetic import generate
 from tournament.operator.pipeline import Operator, veto
 from tournament.participant.client import Participant, ParticipantError
+from tournament.protocol import scoring
 from tournament.protocol.presets import SEED
 from tournament.protocol.submissions import submission_hash
 
@@ -290,7 +291,6 @@ class Demo:
         Decisions are drawn in a fixed order (so runs repeat exactly); then each owner sends its
         own transactions, owners in parallel (each has its own key and nonces).
         """
-        s = self.s
         round_id = self._round_id(k)
         frame = self.live[self.round_eras[k]]
         ids = [str(x) for x in frame.index]

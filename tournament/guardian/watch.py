@@ -31,9 +31,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from eth_hash.auto import keccak
 
@@ -42,8 +43,7 @@ from tournament.chain.client import Deployment, Transactor
 from tournament.chain.reader import ChainReader
 from tournament.chain.types import Phase
 from tournament.guardian.actions import veto as guardian_veto
-from tournament.guardian.receipts_inbox import (Receipt, ReceiptChecker, ReceiptRejected, ReceiptsInbox,
-                                                parse_receipt)
+from tournament.guardian.receipts_inbox import Receipt, ReceiptChecker, ReceiptRejected, ReceiptsInbox, parse_receipt
 from tournament.protocol.artifacts import MANIFEST_NAME
 from tournament.targets.client import fetch_targets
 
@@ -585,7 +585,7 @@ class HttpServer:
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="watchtower-http", daemon=True)
 
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         self._thread.start()
         return self
 

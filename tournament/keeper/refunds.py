@@ -9,9 +9,10 @@ says which stakes qualify, or raises `KeeperError` saying why none does and when
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional, Sequence
+from datetime import UTC, datetime
+from typing import Optional
 
 from tournament.admin.connection import TournamentChain
 from tournament.chain.client import Transactor
@@ -27,7 +28,7 @@ class KeeperError(RuntimeError):
 
 
 def utc(timestamp: int) -> str:
-    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _format_nmr(wei: int) -> str:

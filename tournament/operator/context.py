@@ -12,9 +12,10 @@ can crash a step anywhere and rerun it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from web3 import Web3
 

@@ -8,8 +8,9 @@ later are refused, because (v2) its keccak256 is committed on-chain as `liveIdsH
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 from eth_hash.auto import keccak
 

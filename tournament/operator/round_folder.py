@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Union
 
 from tournament.operator.common import OperatorError, StakeInfo
 from tournament.protocol import tables

@@ -13,7 +13,7 @@ Both skip stakes already closed, so reruns are harmless.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from tournament.chain.client import TransactionReverted
 from tournament.chain.types import RoundState

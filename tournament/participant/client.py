@@ -16,11 +16,11 @@ from __future__ import annotations
 import io
 import logging
 import re
-import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -28,14 +28,18 @@ from web3 import Web3
 
 from tournament.chain.calls import Calls
 from tournament.chain.contracts import Deployment
-from tournament.chain.errors import ChainError, TransactionReverted
+from tournament.chain.errors import TransactionReverted
 from tournament.chain.reader import BlockSpec, ChainReader
 from tournament.chain.transactor import Transactor
+from tournament.chain.types import Status as LeafStatus
 from tournament.protocol import units as _units
 from tournament.protocol.units import NmrAmountError, format_nmr, format_time  # noqa: F401 (re-exported)
-from tournament.chain.types import Status as LeafStatus
-from tournament.protocol.uploads import (UPLOAD_DOMAIN_NAME, UPLOAD_DOMAIN_VERSION, UPLOAD_TYPES, UploadError,
-                                         upload_typed_data)
+from tournament.protocol.uploads import (
+    UPLOAD_DOMAIN_NAME,
+    UPLOAD_DOMAIN_VERSION,
+    UploadError,
+    upload_typed_data,
+)
 from tournament.protocol.uploads import recover_upload_signer as _recover_upload_signer
 from tournament.protocol.uploads import sign_upload as _sign_upload
 

@@ -18,14 +18,23 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Optional, Union
+from typing import Optional, Union
 
 from eth_hash.auto import keccak
 
-from tournament.protocol.constants import (LEAVES_NAME, LIVE_IDS_NAME, MANIFEST_NAME, META_MODEL_NAME, RECEIPTS_NAME,
-                                           SCORES_NAME, SUBMISSIONS_DIR, TARGETS_NAME)
+from tournament.protocol.constants import (
+    LEAVES_NAME,
+    LIVE_IDS_NAME,
+    MANIFEST_NAME,
+    META_MODEL_NAME,
+    RECEIPTS_NAME,
+    SCORES_NAME,
+    SUBMISSIONS_DIR,
+    TARGETS_NAME,
+)
 
 __all__ = [
     "ArtifactsError",

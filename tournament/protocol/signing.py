@@ -15,8 +15,9 @@ rejection coming. `sign_receipt` / `recover_receipt_signer` apply the same signa
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 from eth_abi import encode as abi_encode
 from eth_account import Account

@@ -8,8 +8,9 @@ is merged: only this module talks to web3, so swapping it is one file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Optional, Protocol
 
 from eth_hash.auto import keccak
 

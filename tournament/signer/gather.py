@@ -20,11 +20,11 @@ import requests
 from eth_hash.auto import keccak
 
 from tournament.operator.sources import SourceError, open_source
+from tournament.protocol.constants import RECEIPTS_NAME
+from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts
 from tournament.protocol.signing import Domain
 from tournament.signer.chain import RoundOnChain, SignerChain
 from tournament.signer.decision import Evidence, NotReady, Refusal
-from tournament.protocol.constants import RECEIPTS_NAME
-from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts
 from tournament.signer.receipts import recover_all, usable_receipts
 from tournament.targets.client import TargetsNotPublished, TargetsSourceError, fetch_targets
 

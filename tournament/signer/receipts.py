@@ -8,7 +8,8 @@ service's list.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from tournament.protocol.receipts import SignedReceipt
 from tournament.protocol.signing import Domain, SigningError, recover_receipt_signer

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Optional
 
@@ -52,8 +53,8 @@ def utc(timestamp: Optional[int]) -> str:
     """A chain timestamp as a UTC date and time (the chain clock, which the demo moves)."""
     if not timestamp:
         return "-"
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    from datetime import datetime
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short(text: str, keep: int = 10) -> str:

@@ -29,9 +29,11 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Optional, TypeVar
 
 import numpy as np
 from flask import Flask, Response, jsonify, request
@@ -48,10 +50,10 @@ from tournament.protocol.uploads import recover_upload_signer
 try:
     from tournament.protocol.units import format_time
 except ImportError:  # until branch round-scoring (protocol/units.py) is merged; delete then
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     def format_time(timestamp: int) -> str:
-        return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
