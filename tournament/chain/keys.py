@@ -27,7 +27,7 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Optional, Protocol, Union
+from typing import Literal, Optional, Protocol, Union
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -177,7 +177,7 @@ def new_keystore(
     password: str,
     private_key: Union[bytes, str, None] = None,
     *,
-    kdf: Optional[str] = None,
+    kdf: Optional[Literal["pbkdf2", "scrypt"]] = None,
     iterations: Optional[int] = None,
     overwrite: bool = False,
 ) -> str:
@@ -300,7 +300,7 @@ class CommandDigestSigner:
             if not is_address(expected_address):
                 raise SignerKeyError(f"--signer-address {expected_address!r} is not an address")
             expected_address = to_checksum_address(expected_address)
-        self._address = expected_address
+        self._address: Optional[str] = expected_address
         probe_signature = self._run(PROBE_DIGEST)
         _, address = normalize_signature(probe_signature, PROBE_DIGEST, self._address, self.source)
         self._address = address

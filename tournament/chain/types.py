@@ -4,8 +4,7 @@
 this module does not know yet, e.g. from a newer contract, land in `extra` by ABI name, so a
 contract upgrade never shifts a positional decode); `StakeState` is one staked model of a
 round with its commitment; `Config`, `SignerSet`, `ModelInfo`, `EventLog`, `RoundEvents`.
-The enums `Phase` and `Status` are tournament.protocol.constants' (branch round-scoring);
-until that is merged, the same definitions (same names, values and labels) live here.
+The enums `Phase` and `Status` are tournament.protocol.constants', re-exported.
 """
 from __future__ import annotations
 
@@ -14,41 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-try:
-    from tournament.protocol.constants import Phase, Status
-except ImportError:  # until branch round-scoring is merged: identical definitions; delete then
-    from enum import IntEnum
-
-    class Phase(IntEnum):  # type: ignore[no-redef]
-        """A round's phase, in the contract's order (`phase(roundId)` returns the index)."""
-
-        NONE = 0
-        OPEN = 1
-        CLOSED = 2
-        RESOLVABLE = 3
-        PROPOSED = 4
-        ACCEPTED = 5
-        REFUNDING = 6
-        SETTLED = 7
-
-        @property
-        def label(self) -> str:
-            """The name as the docs and the CLI write it: 'None', 'Open', ..., 'Settled'."""
-            return self.name.capitalize()
-
-        @classmethod
-        def from_label(cls, label: str) -> Phase:
-            try:
-                return cls[str(label).upper()]
-            except KeyError:
-                raise ValueError(f"unknown phase {label!r}; phases are "
-                                 f"{', '.join(p.label for p in cls)}") from None
-
-    class Status(IntEnum):  # type: ignore[no-redef]
-        """A leaf's status: SCORED stakes are paid or burned, INVALID ones get their stake back."""
-
-        SCORED = 1
-        INVALID = 2
+from tournament.protocol.constants import Phase, Status
 
 __all__ = ["Config", "EventLog", "ModelInfo", "Phase", "RoundEvents", "RoundState", "SignerSet", "StakeState",
            "Status", "ZERO32", "decode_struct", "stake_commitments"]

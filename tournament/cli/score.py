@@ -30,8 +30,7 @@ def score(prediction_paths: tuple[Path, ...], more_predictions: tuple[Path, ...]
     paths = list(prediction_paths) + list(more_predictions)
     models = [p.stem for p in paths]
     if len(set(models)) != len(models):
-        seen: set[str] = set()
-        dup = next(m for m in models if m in seen or seen.add(m))
+        dup = next(m for i, m in enumerate(models) if m in models[:i])  # the first repeated name
         raise click.UsageError(f"two prediction files are both named {dup!r}; a model's name "
                                "is its file's stem, so stems must be unique")
     try:

@@ -30,10 +30,10 @@ class TournamentConfig:
         return astuple(self)
 
     @classmethod
-    def from_tuple(cls, values) -> TournamentConfig:
+    def from_tuple(cls, values: Iterable[Any]) -> TournamentConfig:
         return cls(*[int(v) for v in values])
 
-    def with_(self, **changes) -> TournamentConfig:
+    def with_(self, **changes: int) -> TournamentConfig:
         return replace(self, **changes)
 
 

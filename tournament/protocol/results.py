@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
@@ -126,8 +127,7 @@ def build_leaves(
     """
     _check_int("round_id", round_id, 0, UINT256_MAX)
     staked = list(staked_model_ids)
-    seen: set[int] = set()
-    duplicates = sorted({m for m in staked if m in seen or seen.add(m)})
+    duplicates = sorted(m for m, count in Counter(staked).items() if count > 1)
     if duplicates:
         raise ResultsError(f"round {round_id}: staked model ids must be distinct; duplicated: "
                            f"{duplicates[:10]}")

@@ -314,7 +314,7 @@ def score_submissions(raw_by_model: Mapping[str, bytes | ValidationResult], targ
             raise ValueError(f"{len(unstaked)} model(s) have no stake (first: {unstaked[0]}); "
                              "list every model in the stakes table")
     names = file_names or {}
-    results = []
+    results: list[ValidationResult] = []
     block = np.empty((len(models), len(live_ids)))   # rows = models: Fortran view below
     valid_rows: list[int] = []
     for model in tqdm(models, desc="validate", unit="file", disable=not progress):
