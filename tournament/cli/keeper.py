@@ -37,7 +37,7 @@ def refund_command(name: str = "refund", role: str = "keeper", key_env: Optional
                   help="Only this model's stake (default: every unsettled stake of the round).")
     @chain_options
     @key_options(role, key_env, password_env)
-    def refund(round_id: int, model_id, **o: Any) -> None:
+    def refund(round_id: int, model_id: Optional[int], **o: Any) -> None:
         """Refund stakes of a round in full when the oracle failed: no results accepted in time, or
         results accepted but a stake still unsettled settleTimeout later. Anyone may do it."""
         from tournament.keeper import refunds

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from tournament.protocol.submissions import ValidationResult
 
 
 @click.command("score")
@@ -51,7 +55,7 @@ def score(prediction_paths: tuple[Path, ...], more_predictions: tuple[Path, ...]
     click.echo(f"scored {valid} of {len(table)} models ({len(table) - valid} invalid) -> {out_path}")
 
 
-def _read(path: Path):
+def _read(path: Path) -> bytes | ValidationResult:
     """Raw bytes, or the invalid result for a missing or oversized file (not read whole)."""
     from tournament.protocol.submissions import MAX_SUBMISSION_BYTES, validate_file
 

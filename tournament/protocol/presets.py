@@ -5,7 +5,9 @@ Multipliers are in hundredths, the clip in basis points, amounts in NMR wei, tim
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass, replace
+from typing import Any
 
 NMR_WEI = 10**18
 DAY_SECONDS = 86_400

@@ -127,6 +127,7 @@ def build_leaves(
     """
     _check_int("round_id", round_id, 0, UINT256_MAX)
     staked = list(staked_model_ids)
+    seen: set[int] = set(staked)
     duplicates = sorted(m for m, count in Counter(staked).items() if count > 1)
     if duplicates:
         raise ResultsError(f"round {round_id}: staked model ids must be distinct; duplicated: "
