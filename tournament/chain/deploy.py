@@ -15,7 +15,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
@@ -94,7 +94,7 @@ def deploy_tournament(
             # A fresh tournament: the allowance is zero, which every token (legacy NMR too) may raise.
             admin.transact(nmr.functions.approve(tournament.address, reward_pool_wei), "approving the reward pool")
         admin.transact(tournament.functions.fundRewards(reward_pool_wei), "funding the reward pool")
-    fields = dict(
+    fields: dict[str, Any] = dict(
         chain_id=w3.eth.chain_id, nmr=nmr.address, tournament=tournament.address,
         deploy_block=start_block + 1,
         admin=admin.address, operator=to_checksum_address(operator),

@@ -76,8 +76,8 @@ def refundable_models(chain: TournamentChain, round_id: int, model_id: Optional[
         if closed:
             raise KeeperError(f"the stake of model {model_id} in round {round_id} was already settled or refunded")
         return [int(model_id)]
-    staked, closed = reads.round_stakes(chain, round_id)
-    return [m for m in staked if m not in closed]
+    staked, closed_ids = reads.round_stakes(chain, round_id)
+    return [m for m in staked if m not in closed_ids]
 
 
 @dataclass

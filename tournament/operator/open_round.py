@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Union
 
 from eth_hash.auto import keccak
+from web3.contract.contract import ContractFunction
 
 from tournament.operator.common import OperatorError, RoundStatus
 from tournament.operator.context import StepContext
@@ -28,7 +29,7 @@ def live_ids_hash(content: bytes) -> bytes:
     return keccak(bytes(content))
 
 
-def _open_round_call(ctx: StepContext, round_id: int, close_time: int, resolve_time: int, ids_hash: bytes):
+def _open_round_call(ctx: StepContext, round_id: int, close_time: int, resolve_time: int, ids_hash: bytes) -> ContractFunction:
     """The contract call that opens a round (the one place that knows openRound's arguments)."""
     return ctx.calls.open_round(round_id, int(close_time), int(resolve_time), ids_hash)
 

@@ -104,7 +104,7 @@ class RoundFolder:
         except (FileNotFoundError, json.JSONDecodeError):
             return {"roundId": self.round_id}
 
-    def note(self, **changes) -> None:
+    def note(self, **changes: object) -> None:
         """Merges `changes` into state.json (dict values are merged one level deep)."""
         notes = self.notes()
         for key, value in changes.items():

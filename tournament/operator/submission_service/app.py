@@ -301,7 +301,7 @@ class SubmissionService:
             raise ApiError(400, result.message)
         record = self.store.record(upload.round_id, upload.model_id, raw, uploader=signer,
                                    signature=upload.signature, expiry=upload.expiry)
-        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions))}), 201
+        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions or ()))}), 201
 
     # ---------------------------------------------------------------- handlers
     def health(self) -> Response:
