@@ -146,6 +146,8 @@ def gather(state: RoundOnChain, domain: Domain, chain: SignerChain, sources: Sou
         source = open_source(sources.submissions)
     except SourceError as error:
         raise NotReady(str(error)) from None
+    if source is None:  # open_source gives None only for no spec; `submissions` is always set
+        raise NotReady("no submission source configured")
     files: dict[int, bytes] = {}
     served: dict[int, bytes] = {}
     for stake in state.stakes:
