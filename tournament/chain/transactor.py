@@ -13,13 +13,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 
 from tournament.chain.errors import ChainError, NonceUsed, TransactionReverted, abi_of, decode_revert, revert_data
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # A mined receipt: web3 returns an AttribDict (a TxReceipt), read here by key only.
 Receipt = Mapping[str, Any]
+# What transact sends: a bound contract function, or a constructor (deployments).
+Sendable = Union[ContractFunction, ContractConstructor]
 
 
 @dataclass
@@ -74,7 +76,7 @@ class Transactor:
         except (ContractCustomError, ContractLogicError) as exc:
             raise TransactionReverted(description, decode_revert(abi_of(fn), revert_data(exc))) from exc
 
-    def estimate_gas(self, fn: ContractFunction, description: str) -> int:
+    def estimate_gas(self, fn: Sendable, description: str) -> int:
         try:
             return rpc(lambda: fn.estimate_gas({"from": self.address}), description)
         except (ContractCustomError, ContractLogicError) as exc:
@@ -90,7 +92,7 @@ class Transactor:
         tip = max(tip, 1)
         return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
 
-    def transact(self, fn: ContractFunction, description: str, *, gas: Optional[int] = None,
+    def transact(self, fn: Sendable, description: str, *, gas: Optional[int] = None,
                  on_sent: Optional[Callable[[bytes], None]] = None) -> Receipt:
         """Sends `fn` (a contract function call) and returns its successful receipt.
 
@@ -221,12 +223,13 @@ class Transactor:
         while rpc(lambda: self.w3.eth.block_number, "reading the block number") < target:
             time.sleep(max(self.poll_s, 0.5))
 
-    def _check(self, receipt: Receipt, fn: ContractFunction, description: str) -> Receipt:
+    def _check(self, receipt: Receipt, fn: Sendable, description: str) -> Receipt:
         if receipt["status"] == 1:
             return receipt
         # Replay the call at the failing block to recover the revert reason.
         try:
-            fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
+            if isinstance(fn, ContractFunction):  # a constructor cannot be replayed as a call
+                fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
             error = "reverted (reason unavailable)"
         except (ContractCustomError, ContractLogicError) as exc:
             error = decode_revert(abi_of(fn), revert_data(exc))
