@@ -12,8 +12,9 @@ the caller must say how it burns (there is no safe default for a token we did no
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional
 
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
@@ -92,7 +93,7 @@ def deploy_tournament(
             # A fresh tournament: the allowance is zero, which every token (legacy NMR too) may raise.
             admin.transact(nmr.functions.approve(tournament.address, reward_pool_wei), "approving the reward pool")
         admin.transact(tournament.functions.fundRewards(reward_pool_wei), "funding the reward pool")
-    fields = dict(
+    fields: dict[str, Any] = dict(
         chain_id=w3.eth.chain_id, nmr=nmr.address, tournament=tournament.address,
         deploy_block=start_block + 1,
         admin=admin.address, operator=to_checksum_address(operator),

@@ -12,37 +12,40 @@ explorer (`make explorer`).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Optional, TypeVar
 
 import numpy as np
 import pandas as pd
 from eth_account import Account
 from web3 import Web3
 
-from tournament.protocol import scoring
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
 from tournament.chain.calls import Calls
-from tournament.chain.reader import ChainReader
-from tournament.chain.transactor import Transactor
-from tournament.data.synthetic import generate
 from tournament.chain.deploy import deploy_tournament
 from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
-from tournament.data.example_model import fit_ridge
 from tournament.chain.keys import anvil_test_accounts
+from tournament.chain.reader import ChainReader
+from tournament.chain.transactor import Transactor
+from tournament.data.example_model import fit_ridge
+from tournament.data.synthetic import generate
 from tournament.operator.pipeline import Operator, veto
 from tournament.participant.client import Participant, ParticipantError
+from tournament.protocol import scoring
 from tournament.protocol.presets import SEED
 from tournament.protocol.submissions import submission_hash
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NMR = 10**18
 DAY = 86_400
@@ -114,7 +117,7 @@ class _Clock:
         self.timings: dict[str, float] = {}
 
     @contextmanager
-    def phase(self, name: str):
+    def phase(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         log.info("demo: %s", name)
         try:
@@ -127,7 +130,7 @@ class _Clock:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-def _progress(iterable, total: int, desc: str, enabled: bool):
+def _progress(iterable: Iterable[T], total: int, desc: str, enabled: bool) -> Iterable[T]:
     if not enabled:
         return iterable
     from tqdm import tqdm
@@ -146,7 +149,7 @@ def _ranked(values: np.ndarray) -> np.ndarray:
     return scoring.rank_tie_kept(np.asarray(values, dtype=np.float64))
 
 
-def _write_predictions(path: Path, ids, predictions: np.ndarray) -> Path:
+def _write_predictions(path: Path, ids: Iterable[str], predictions: np.ndarray) -> Path:
     frame = pd.DataFrame({"id": list(ids), "prediction": np.round(predictions, 6)})
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
@@ -156,6 +159,9 @@ def _write_predictions(path: Path, ids, predictions: np.ndarray) -> Path:
 # ---------------------------------------------------------------------------- the demo
 
 class Demo:
+    node: Optional[Anvil]  # the local chain, once started
+    api_server: Any  # the submission API's werkzeug server, once serving
+
     def __init__(self, settings: DemoSettings, echo: Callable[[str], None] = print):
         self.s = settings
         self.echo = echo
@@ -214,7 +220,8 @@ class Demo:
                 seed = int(self.rng.integers(2**31))
                 self.predictors.append(self._predictor(kind, seed, history_eras, last_regime))
 
-    def _predictor(self, kind: str, seed: int, history_eras, last_regime):
+    def _predictor(self, kind: str, seed: int, history_eras: list[Any],
+                   last_regime: object) -> Callable[[pd.DataFrame], np.ndarray]:
         rng = np.random.default_rng(seed)
         if kind == "good":
             recent = history_eras[-int(rng.integers(12, 40)):]
@@ -270,10 +277,10 @@ class Demo:
             admin.transact(self.calls.token_call("transfer", account.address, bankroll), f"funding participant {i}")
             self.people.append(Participant(self.w3, self.deployment, account, self.api_url))
             bankrolls.append(bankroll)
-        actions: dict[int, list[Callable[[], None]]] = {}
+        actions: dict[int, list[Callable[[], object]]] = {}
         for i, person in enumerate(self.people):
             # Half deposit with an EIP-2612 permit, half with approve + deposit.
-            actions[i] = [lambda p=person, b=bankrolls[i], permit=(i % 2 == 0): p.deposit(b, permit=permit)]
+            actions[i] = [functools.partial(person.deposit, bankrolls[i], permit=(i % 2 == 0))]
         self._parallel(actions, "deposits")
         # Models are created one by one: their ids are sequential on-chain, and the same seed
         # must give the same ids (and so the same leaves and roots) on every run.
@@ -290,13 +297,12 @@ class Demo:
         Decisions are drawn in a fixed order (so runs repeat exactly); then each owner sends its
         own transactions, owners in parallel (each has its own key and nonces).
         """
-        s = self.s
         round_id = self._round_id(k)
         frame = self.live[self.round_eras[k]]
         ids = [str(x) for x in frame.index]
         invalid_plan = self.plans[(3 * k + 1) % len(self.plans)]
         silent_plan = self.plans[(3 * k + 2) % len(self.plans)]
-        actions: dict[int, list[Callable[[], None]]] = {}
+        actions: dict[int, list[Callable[[], object]]] = {}
         for index, plan in enumerate(self.plans):
             person = self.people[plan.owner_index]
             stake_wei = int(self.rng.integers(5, 200)) * NMR + int(self.rng.integers(0, 100)) * NMR // 100
@@ -306,14 +312,16 @@ class Demo:
             todo = actions.setdefault(plan.owner_index, [])
             if plan is invalid_plan:
                 _write_predictions(path, ids, np.full(len(ids), 0.5))
-                todo.append(lambda p=person, m=plan, f=path, a=(stake_wei, corr_mult, mmc_mult):
-                            self._submit_invalid(p, round_id, m, f, *a))
+                todo.append(functools.partial(self._submit_invalid, person, round_id, plan, path,
+                                              stake_wei, corr_mult, mmc_mult))
                 continue
             _write_predictions(path, ids, _ranked(self.predictors[index](frame)))
             if plan is silent_plan:
                 # Stakes on a file it never uploads: INVALID ("no submission file received").
-                todo.append(lambda p=person, m=plan.model_id, f=path, a=(stake_wei, corr_mult, mmc_mult):
-                            self._stake_direct(p, round_id, m, *a, submission_hash(f.read_bytes())))
+                def stake_silent(p: Participant = person, m: int = plan.model_id, f: Path = path,
+                                 a: tuple[int, int, int] = (stake_wei, corr_mult, mmc_mult)) -> None:
+                    self._stake_direct(p, round_id, m, *a, submission_hash(f.read_bytes()))
+                todo.append(stake_silent)
                 continue
             unstake = stake_wei // 3 if index % 9 == 4 else ("all" if index % 17 == 8 else 0)
 
@@ -326,11 +334,11 @@ class Demo:
             todo.append(submit)
         self._parallel(actions, f"round {round_id} submissions")
 
-    def _parallel(self, actions: dict[int, list[Callable[[], None]]], desc: str) -> None:
+    def _parallel(self, actions: dict[int, list[Callable[[], object]]], desc: str) -> None:
         """Runs each owner's actions in order, owners concurrently; re-raises the first failure."""
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        def run_owner(todo: list[Callable[[], None]]) -> None:
+        def run_owner(todo: list[Callable[[], object]]) -> None:
             for action in todo:
                 action()
 
@@ -508,6 +516,7 @@ class Demo:
                 self._data()
                 self._train_models()
                 self._services()
+            assert self.node is not None  # _chain() started it
             self.echo(f"anvil on {self.node.rpc_url}; tournament {self.deployment.tournament}; "
                       f"{s.participants} participants x {s.models_per_participant} models; {s.rounds} rounds")
             with self.clock.phase("participants: keys, deposits, models"):

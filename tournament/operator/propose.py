@@ -15,8 +15,9 @@ contract's rules and sends `proposeResults`, once per attempt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from eth_hash.auto import keccak
 

@@ -102,7 +102,7 @@ class HttpSource:
 def open_source(spec: Union[str, Path, SubmissionSource, None]) -> Optional[SubmissionSource]:
     """A source from a command-line value: an http(s) URL or a folder path."""
     if spec is None or hasattr(spec, "fetch"):
-        return spec  # type: ignore[return-value]
+        return spec
     text = str(spec)
     if text.startswith(("http://", "https://")):
         return HttpSource(text)

@@ -29,9 +29,11 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Optional, TypeVar
 
 import numpy as np
 from flask import Flask, Response, jsonify, request
@@ -292,7 +294,7 @@ class SubmissionService:
             raise ApiError(400, result.message)
         record = self.store.record(upload.round_id, upload.model_id, raw, uploader=signer,
                                    signature=upload.signature, expiry=upload.expiry)
-        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions))}), 201
+        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions or ()))}), 201
 
     # ---------------------------------------------------------------- handlers
     def health(self) -> Response:
