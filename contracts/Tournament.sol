@@ -59,16 +59,16 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     bytes32 public constant RECEIPT_TYPEHASH =
         keccak256("UploadReceipt(uint256 roundId,uint256 modelId,bytes32 submissionHash,uint64 receivedAt)");
 
-    uint8 public constant STATUS_SCORED = 1;
-    uint8 public constant STATUS_INVALID = 2;
-    int64 public constant MAX_SCORE_NANOS = 1e9;
-    uint16 public constant MAX_MULTIPLIER = 500; // 5x in hundredths
-    uint16 public constant MAX_CLIP_BPS = 10_000;
-    uint256 public constant MAX_MODEL_NAME_LENGTH = 64;
-    uint32 public constant MIN_TIMEOUT = 1 days;
-    uint32 public constant MAX_PERIOD = 365 days;
+    uint8 internal constant STATUS_SCORED = 1;
+    uint8 internal constant STATUS_INVALID = 2;
+    int64 internal constant MAX_SCORE_NANOS = 1e9;
+    uint16 internal constant MAX_MULTIPLIER = 500; // 5x in hundredths
+    uint16 internal constant MAX_CLIP_BPS = 10_000;
+    uint256 internal constant MAX_MODEL_NAME_LENGTH = 64;
+    uint32 internal constant MIN_TIMEOUT = 1 days;
+    uint32 internal constant MAX_PERIOD = 365 days;
     /// @notice The first round's id is in [1, MAX_FIRST_ROUND_ID]; every later one is the last + 1.
-    uint256 public constant MAX_FIRST_ROUND_ID = type(uint32).max;
+    uint256 internal constant MAX_FIRST_ROUND_ID = type(uint32).max;
 
     /// @notice The NMR token.
     IERC20 public immutable nmr;
@@ -110,17 +110,20 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         uint128 totalAtRisk;
         uint64 closeTime;
         uint64 challengeEnd; // tournament time
-        // slots 2-7
+        // slot 2
         bytes32 resultsRoot;
-        uint128 payoutFactor;
-        uint128 reserve;
+        // slot 3, written once by a proposal: payoutFactor <= 1e18 < 2**64, and reserve <=
+        // scoredAtRisk <= totalAtRisk <= the token's supply < 2**96 (SafeCast checks both).
+        uint64 payoutFactor;
+        uint96 reserve;
+        uint96 scoredAtRisk;
+        // slots 4-7
         uint128 rewardsPaid;
         uint128 burned;
         uint128 closedAmount;
         uint128 scoredSettled; // shares the slot settlement writes anyway (closedAmount)
         Config config;
-        // slots 8-9
-        uint128 scoredAtRisk;
+        // slot 8
         bytes32 liveIdsHash;
     }
 
@@ -288,7 +291,13 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         RoundState storage round = _rounds[roundId];
         round.closeTime = closeTime;
         round.resolveTime = resolveTime;
-        round.config = config;
+        Config storage snapshot = round.config;
+        assembly ("memory-safe") {
+            let from := _config.slot
+            let to := snapshot.slot
+            sstore(to, sload(from))
+            sstore(add(to, 1), sload(add(from, 1)))
+        }
         round.liveIdsHash = liveIdsHash;
         emit RoundOpened(roundId, closeTime, resolveTime, liveIdsHash, config);
     }
@@ -407,12 +416,12 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
         uint64 challengeEnd = SafeCast.toUint64(_clock.now_() + round.config.challengePeriod);
 
         rewardPool -= reserve;
-        round.reserve = SafeCast.toUint128(reserve);
-        round.payoutFactor = SafeCast.toUint128(factor);
+        round.reserve = SafeCast.toUint96(reserve);
+        round.payoutFactor = SafeCast.toUint64(factor);
+        round.scoredAtRisk = SafeCast.toUint96(scoredAtRisk);
         round.resultsRoot = results.resultsRoot;
         round.leafCount = results.leafCount;
         round.challengeEnd = challengeEnd;
-        round.scoredAtRisk = results.scoredAtRisk;
         emit ResultsProposed(
             results.roundId,
             results.attempt,
@@ -485,7 +494,7 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
             revert ScoredSettledAboveSigned(roundId, scoredSettled, round.scoredAtRisk);
         }
         if (totals.rewards > round.reserve) revert RewardsExceedReserve(roundId, totals.rewards, round.reserve);
-        round.reserve -= SafeCast.toUint128(totals.rewards);
+        round.reserve -= SafeCast.toUint96(totals.rewards);
         round.rewardsPaid += SafeCast.toUint128(totals.rewards);
         round.burned += SafeCast.toUint128(totals.burned);
         round.scoredSettled = SafeCast.toUint128(scoredSettled);
@@ -754,17 +763,6 @@ contract Tournament is ITournament, AccessControl, Pausable, ReentrancyGuardTran
     ///         and `resultsDeadline` with it, never with the wall clock.
     function tournamentTime() external view returns (uint64) {
         return SafeCast.toUint64(_clock.now_());
-    }
-
-    /// @notice The tournament time at wall time `wallTime`. Exact for past times; for a
-    ///         future time it assumes no pause or unpause after now (a running pause lasts).
-    function tournamentTimeAt(uint256 wallTime) external view returns (uint256) {
-        return _clock.at(wallTime);
-    }
-
-    /// @notice Seconds the tournament has spent paused so far (a running pause up to now).
-    function pausedSeconds() external view returns (uint256) {
-        return _clock.pausedSeconds();
     }
 
     /// @notice The tournament time from which a round with no results proposed is Refunding:

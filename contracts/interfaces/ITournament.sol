@@ -207,15 +207,6 @@ interface ITournament {
     function RECEIPT_ROLE() external view returns (bytes32);
     function RESULTS_TYPEHASH() external view returns (bytes32);
     function RECEIPT_TYPEHASH() external view returns (bytes32);
-    function STATUS_SCORED() external view returns (uint8);
-    function STATUS_INVALID() external view returns (uint8);
-    function MAX_SCORE_NANOS() external view returns (int64);
-    function MAX_MULTIPLIER() external view returns (uint16);
-    function MAX_CLIP_BPS() external view returns (uint16);
-    function MAX_MODEL_NAME_LENGTH() external view returns (uint256);
-    function MIN_TIMEOUT() external view returns (uint32);
-    function MAX_PERIOD() external view returns (uint32);
-    function MAX_FIRST_ROUND_ID() external view returns (uint256);
 
     // ---------------------------------------------------------------- state
 
@@ -295,8 +286,6 @@ interface ITournament {
     function signerSet() external view returns (address[] memory signers, uint8 threshold, uint64 version);
     function signerSetVersion() external view returns (uint64);
     function tournamentTime() external view returns (uint64);
-    function tournamentTimeAt(uint256 wallTime) external view returns (uint256);
-    function pausedSeconds() external view returns (uint256);
     function resultsDeadline(uint256 roundId) external view returns (uint256);
     function refundableAt(uint256 roundId) external view returns (uint256);
 }

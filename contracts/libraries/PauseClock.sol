@@ -50,12 +50,6 @@ library PauseClock {
         return (since != 0 ? since : block.timestamp) - total;
     }
 
-    /// @dev Paused seconds so far (the running pause up to now included).
-    function pausedSeconds(Data storage self) internal view returns (uint256) {
-        uint256 since = self.pausedSince;
-        return self.pausedTotal + (since != 0 ? block.timestamp - since : 0);
-    }
-
     /// @dev The tournament time at wall time `t`: `t` minus the paused seconds before `t`.
     function at(Data storage self, uint256 t) internal view returns (uint256) {
         Interval[] storage intervals = self.intervals;

@@ -12,7 +12,7 @@ from brownie import web3
 from eth_account import Account
 
 from tournament.chain.keys import anvil_test_keys
-from tournament_testlib import (GUARDIAN_ROLE, OPERATOR_ROLE, PARTICIPANT_FUNDS_WEI, REWARD_POOL_WEI,
+from tournament_testlib import (BURN, GUARDIAN_ROLE, OPERATOR_ROLE, PARTICIPANT_FUNDS_WEI, REWARD_POOL_WEI,
                                 SIGNER_KEYS, Harness, InvariantChecker, config_tuple)
 
 
@@ -98,7 +98,7 @@ def signer_keys():
 
 @pytest.fixture(scope="module")
 def tournament(Tournament, nmr, admin, operator, guardian, treasury, participants):
-    t = Tournament.deploy(nmr, admin, config_tuple(), {"from": admin})
+    t = Tournament.deploy(nmr, admin, config_tuple(), BURN, {"from": admin})
     t.grantRole(OPERATOR_ROLE, operator, {"from": admin})
     t.grantRole(GUARDIAN_ROLE, guardian, {"from": admin})
     t.setSigners([k.address for k in SIGNER_KEYS[:3]], 2, {"from": admin})

@@ -1,4 +1,4 @@
-"""Helpers of the contract tests (imported by conftest.py and the test modules): protocol
+"""Helpers of the contract tests (protocol v2) (imported by conftest.py and the test modules): protocol
 constants and presets, `reverts_with` (pins a revert to its exact custom error: selector and
 arguments compared as raw revert data), time travel, the invariant checker (protocol invariants
 1-6 replayed from the chain's events) and `Harness`, which drives rounds end to end with the
@@ -44,6 +44,14 @@ SIGNER_KEYS = sorted((Account.from_key(keccak(f"oracle signer {i}".encode())) fo
                      key=lambda account: int(account.address, 16))
 OPERATOR_ROLE = keccak(b"OPERATOR_ROLE")
 GUARDIAN_ROLE = keccak(b"GUARDIAN_ROLE")
+RECEIPT_ROLE = keccak(b"RECEIPT_ROLE")
+BURN, LEGACY_MINT = 0, 1  # ITournament.BurnMethod
+MAX_PERIOD = 365 * DAY
+MAX_FIRST_ROUND_ID = 2**32 - 1
+ROUND_FIELDS = ["closeTime", "resolveTime", "stakedCount", "closedCount", "attempt", "leafCount",
+                "totalAtRisk", "challengeEnd", "settled", "resultsRoot", "payoutFactor", "reserve",
+                "rewardsPaid", "burned", "closedAmount", "config", "scoredAtRisk", "scoredSettled",
+                "liveIdsHash"]
 DEFAULT_ADMIN_ROLE = ZERO_BYTES32
 
 VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "payout_vectors.json"
@@ -61,12 +69,19 @@ def submission_hash(label: str) -> bytes:
     return keccak(f"predictions of {label}".encode())
 
 
+def live_ids_hash(round_id: int) -> bytes:
+    """A stand-in for keccak256(live_ids.csv) of a round."""
+    return keccak(f"live ids of round {round_id}".encode())
+
+
 # ------------------------------------------------------------------ custom errors
 
 def _error_abis() -> dict[str, dict]:
     abis: dict[str, dict] = {}
     build = Path(__file__).resolve().parents[2] / "build" / "contracts"
-    for name in ("Tournament", "NMR"):
+    for name in ("Tournament", "NMR", "PauseClock", "SignerSet"):
+        if not (build / f"{name}.json").exists():
+            continue
         for item in json.loads((build / f"{name}.json").read_text())["abi"]:
             if item["type"] == "error":
                 abis.setdefault(item["name"], item)
@@ -225,6 +240,8 @@ class InvariantChecker:
         self.closed: dict[tuple[int, int], str] = {}
         self.rounds: set[int] = set()
         self.proposal_reserve: dict[int, int] = {}
+        self.scored_at_risk: dict[int, int] = {}
+        self.scored_settled: dict[int, int] = {}
         self.rewards_paid: dict[int, int] = {}
         self.round_burned: dict[int, int] = {}
         self.round_settled_events: dict[int, int] = {}
@@ -313,10 +330,12 @@ class InvariantChecker:
             self.pool_wei -= args["reserve"]
             self.reserves[round_id] = args["reserve"]
             self.proposal_reserve[round_id] = args["reserve"]
+            self.scored_at_risk[round_id] = args["scoredAtRisk"]
         elif name == "ResultsVetoed":
             round_id = args["roundId"]
             self.pool_wei += self.reserves.pop(round_id, 0)
             self.proposal_reserve.pop(round_id, None)
+            self.scored_at_risk.pop(round_id, None)
         elif name in ("StakeSettled", "StakeRefunded"):
             key = (args["roundId"], args["modelId"])
             assert key not in self.closed, f"invariant 3: stake {key} closed twice ({self.closed[key]}, {name})"
@@ -336,6 +355,10 @@ class InvariantChecker:
                 bound = stake * self._clip_bps(round_id) // 10_000
                 assert abs(payout) <= bound, f"invariant 4: payout {payout} of {key} beyond the clip {bound}"
                 self.round_burned[round_id] = self.round_burned.get(round_id, 0) + args["burned"]
+                if args["status"] == 1:
+                    self.scored_settled[round_id] = self.scored_settled.get(round_id, 0) + stake
+                    assert self.scored_settled[round_id] <= self.scored_at_risk[round_id], \
+                        f"invariant 4: SCORED stakes settled in round {round_id} exceed its scoredAtRisk"
             else:
                 assert args["amount"] == self.stakes[key], "refund differs from the stake"
                 self.wallets[owner] = self.wallets.get(owner, 0) + args["amount"]
@@ -397,6 +420,11 @@ class InvariantChecker:
             if paid:
                 assert paid <= self.proposal_reserve[round_id], f"invariant 4: round {round_id} overpaid"
             assert r[11] == self.reserves.get(round_id, 0), f"round {round_id}: reserve"
+            # (4, v2) SCORED stakes settled never above the signed scoredAtRisk, itself <= totalAtRisk
+            assert r[17] == self.scored_settled.get(round_id, 0), f"round {round_id}: scoredSettled"
+            assert r[17] <= r[16] <= total_at_risk, f"invariant 4: round {round_id} scored beyond signed/total"
+            if round_id in self.scored_at_risk:
+                assert r[16] == self.scored_at_risk[round_id], f"round {round_id}: scoredAtRisk != proposal's"
             # (5) nothing about a stake changes after close
             if head_time >= close_time:
                 snapshot = self.close_snapshots.setdefault(round_id, dict(stakes))
@@ -454,12 +482,14 @@ class Harness:
     # rounds and stakes
     def open_round(self, round_id: Optional[int] = None, close_in: int = 7 * DAY,
                    resolve_after_close: Optional[int] = None) -> int:
+        """Opens the next round (v2: the first may take any id, every later one is last + 1)."""
         if round_id is None:
-            round_id = max(self.next_round, self.t.lastRoundId() + 1)
+            last = self.t.lastRoundId()
+            round_id = last + 1 if last else self.next_round
         self.next_round = round_id + 1
         close_time = now() + close_in
         delay = self.t.config()[8] if resolve_after_close is None else resolve_after_close
-        self.t.openRound(round_id, close_time, close_time + delay, {"from": self.operator})
+        self.t.openRound(round_id, close_time, close_time + delay, live_ids_hash(round_id), {"from": self.operator})
         return round_id
 
     def create_model(self, owner, name: str = "model") -> int:
@@ -473,10 +503,8 @@ class Harness:
 
     def round(self, round_id: int) -> dict:
         r = self.t.getRound(round_id)
-        names = ["closeTime", "resolveTime", "stakedCount", "closedCount", "attempt", "leafCount",
-                 "totalAtRisk", "challengeEnd", "settled", "resultsRoot", "payoutFactor", "reserve",
-                 "rewardsPaid", "burned", "closedAmount", "config"]
-        return dict(zip(names, r))
+        assert len(r) == len(ROUND_FIELDS)
+        return dict(zip(ROUND_FIELDS, r))
 
     def to_close(self, round_id: int) -> None:
         travel_to(self.round(round_id)["closeTime"])
@@ -485,7 +513,17 @@ class Harness:
         travel_to(self.round(round_id)["resolveTime"])
 
     def to_accepted(self, round_id: int) -> None:
-        travel_to(self.round(round_id)["challengeEnd"])
+        """challengeEnd is tournament time: wall = challengeEnd + paused seconds (not paused now)."""
+        assert not self.t.paused(), "the challenge window stands still while paused"
+        travel_to(now() + max(0, self.round(round_id)["challengeEnd"] - self.t.tournamentTime()))
+
+    def scored_at_risk(self, round_id: int, leaves) -> int:
+        """The stakes at close of the SCORED leaves (what the oracle signs as scoredAtRisk)."""
+        scored = [leaf.model_id for leaf in leaves if leaf.status == 1]
+        if not scored:
+            return 0
+        positions, _closed = self.t.getStakes(round_id, scored)
+        return sum(p[0] for p in positions)
 
     # results
     def leaves(self, round_id: int, scores: dict[int, Any]) -> list[Leaf]:
@@ -494,18 +532,19 @@ class Harness:
 
     def results(self, round_id: int, tree: ResultsTree, attempt: Optional[int] = None,
                 version: Optional[int] = None, leaf_count: Optional[int] = None,
-                artifacts_hash: bytes = ARTIFACTS_HASH) -> Results:
+                artifacts_hash: bytes = ARTIFACTS_HASH, scored_at_risk: Optional[int] = None) -> Results:
         return Results(round_id=round_id,
                        attempt=self.round(round_id)["attempt"] if attempt is None else attempt,
                        results_root=tree.root,
                        leaf_count=tree.leaf_count if leaf_count is None else leaf_count,
+                       scored_at_risk=(self.scored_at_risk(round_id, tree.leaves) if scored_at_risk is None
+                                       else scored_at_risk),
                        artifacts_hash=artifacts_hash,
                        signer_set_version=self.t.signerSetVersion() if version is None else version)
 
     @staticmethod
     def results_tuple(results: Results) -> tuple:
-        return (results.round_id, results.attempt, results.results_root, results.leaf_count,
-                results.artifacts_hash, results.signer_set_version)
+        return results.as_tuple()
 
     def sign(self, results: Results, keys=None, domain: Optional[Domain] = None) -> list[bytes]:
         return sign_results(domain or self.domain, results, keys if keys is not None else SIGNER_KEYS[:2])
