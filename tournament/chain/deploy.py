@@ -17,6 +17,9 @@ from tournament.protocol.presets import PRESETS, TournamentConfig
 
 log = logging.getLogger(__name__)
 
+BURN_METHOD_BURN = 0         # Tournament.BurnMethod.Burn: the token's `burn(amount)`
+BURN_METHOD_LEGACY_MINT = 1  # Tournament.BurnMethod.LegacyMint: mainnet NMR's `mint(value)` burns
+
 
 def deploy_tournament(
     w3: Web3,
@@ -30,10 +33,13 @@ def deploy_tournament(
     reward_pool_wei: int = 0,
     deployments_dir: Optional[Path] = None,
     save: bool = True,
+    burn_method: int = BURN_METHOD_BURN,
 ) -> Deployment:
     """Deploys both contracts with `admin` as treasury and DEFAULT_ADMIN; returns the deployment.
 
     The admin keeps the whole NMR supply except `reward_pool_wei`, which funds the pool.
+    `burn_method` is the tournament's immutable burn entry point (protocol v2): 0 = the token's
+    `burn` (this package's NMR), 1 = legacy mainnet NMR's `mint` (burns the caller's tokens).
     """
     preset_name = config if isinstance(config, str) else ""
     if isinstance(config, str):
@@ -42,7 +48,7 @@ def deploy_tournament(
         config = PRESETS[config]
     start_block = w3.eth.block_number
     nmr = deploy_contract(admin, "NMR", admin.address)
-    tournament = deploy_contract(admin, "Tournament", nmr.address, admin.address, config.as_tuple())
+    tournament = deploy_contract(admin, "Tournament", nmr.address, admin.address, config.as_tuple(), burn_method)
     operator_role = tournament.functions.OPERATOR_ROLE().call()
     guardian_role = tournament.functions.GUARDIAN_ROLE().call()
     admin.transact(tournament.functions.grantRole(operator_role, to_checksum_address(operator)), "granting OPERATOR_ROLE")
