@@ -769,6 +769,8 @@ class Demo:
     def run(self) -> DemoResult:
         s = self.s
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the demo's output
+        # The demo prints every refusal itself, with the signer's name: no second copy from the collector's log.
+        logging.getLogger("tournament.operator.signatures").setLevel(logging.ERROR)
         started = time.perf_counter()
         self.node = None
         self.api_server = None
