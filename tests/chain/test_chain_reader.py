@@ -82,7 +82,7 @@ def staked_round(deployed):
     me.transact(t.functions.deposit(100_000 * NMR), "deposit")
     send_all(deployed, owner.address, [t.functions.createModel(f"m{i}") for i in range(STAKES)])
     now = chain_time(deployed.w3)
-    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY), "open")
+    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY, Web3.keccak(text="live ids")), "open")
     send_all(deployed, owner.address, [t.functions.stake(1, m, 2 * NMR, 100 + m % 100, 0,
                                                          Web3.keccak(text=f"file {m}")) for m in range(1, STAKES + 1)])
     assert t.functions.getRound(1).call()[2] == STAKES, "set-up: stakes missing"
