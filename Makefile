@@ -27,6 +27,9 @@ $(STAMP_PY): requirements.txt pyproject.toml
 
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	# The staking page loads ethers from its own static folder (no CDN, no bundler).
+	mkdir -p tournament/webapp/static/vendor
+	cp node_modules/ethers/dist/ethers.umd.min.js tournament/webapp/static/vendor/
 	touch $@
 
 # py-solc-x looks for $SOLCX_BINARY_PATH/solc-v<version>; answer it with solcjs.

@@ -197,6 +197,15 @@ interface ITournament {
     error ScoredAtRiskAboveTotal(uint256 roundId, uint256 scoredAtRisk, uint256 totalAtRisk);
     error ScoredSettledAboveSigned(uint256 roundId, uint256 scoredSettled, uint256 scoredAtRisk);
     error BurnFailed(uint256 amount);
+    // signer set (raised by the SignerSet library)
+    error InvalidSignerSet(uint256 signerCount, uint256 threshold);
+    error InvalidSigner(address signer);
+    error DuplicateSignerInSet(address signer);
+    error NotEnoughSignatures(uint256 provided, uint256 threshold);
+    error InvalidSignature(uint256 index);
+    error DuplicateSigner(uint256 index, address signer);
+    error SignersNotAscending(uint256 index, address signer, address previous);
+    error NotASigner(uint256 index, address recovered);
     error RefundNotAvailable(uint256 roundId, Phase phase, uint256 refundableAt);
     error NoSurplus(address token);
 

@@ -3,6 +3,8 @@ pragma solidity ^0.8.24;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
+import {ITournament} from "../interfaces/ITournament.sol";
+
 /// @title SignerSet
 /// @notice The oracle's m-of-n signer set, versioned. Rotating bumps the version, which is part
 ///         of the signed struct, so signatures made for an older set can never be replayed.
@@ -18,25 +20,18 @@ library SignerSet {
         mapping(address signer => uint64 version) memberVersion;
     }
 
-    error InvalidSignerSet(uint256 signerCount, uint256 threshold);
-    error InvalidSigner(address signer);
-    error DuplicateSignerInSet(address signer);
-    error NotEnoughSignatures(uint256 provided, uint256 threshold);
-    error InvalidSignature(uint256 index);
-    error DuplicateSigner(uint256 index, address signer);
-    error SignersNotAscending(uint256 index, address signer, address previous);
-    error NotASigner(uint256 index, address recovered);
+    // Its errors are declared in ITournament, so the tournament's interface lists them.
 
     /// @dev Replaces the set and bumps the version; returns the new version.
     function update(Data storage self, address[] calldata signers, uint8 threshold) internal returns (uint64) {
         if (threshold == 0 || threshold > signers.length || signers.length > MAX_SIGNERS) {
-            revert InvalidSignerSet(signers.length, threshold);
+            revert ITournament.InvalidSignerSet(signers.length, threshold);
         }
         uint64 newVersion = self.version + 1;
         for (uint256 i = 0; i < signers.length; ++i) {
             address signer = signers[i];
-            if (signer == address(0)) revert InvalidSigner(signer);
-            if (self.memberVersion[signer] == newVersion) revert DuplicateSignerInSet(signer);
+            if (signer == address(0)) revert ITournament.InvalidSigner(signer);
+            if (self.memberVersion[signer] == newVersion) revert ITournament.DuplicateSignerInSet(signer);
             self.memberVersion[signer] = newVersion;
         }
         self.version = newVersion;
@@ -49,16 +44,16 @@ library SignerSet {
     ///      signatures of `digest` by distinct current signers in strictly ascending order.
     function verify(Data storage self, bytes32 digest, bytes[] calldata signatures) internal view {
         uint256 threshold = self.threshold;
-        if (signatures.length < threshold) revert NotEnoughSignatures(signatures.length, threshold);
+        if (signatures.length < threshold) revert ITournament.NotEnoughSignatures(signatures.length, threshold);
         uint64 version = self.version;
         address previous = address(0);
         for (uint256 i = 0; i < signatures.length; ++i) {
             // tryRecover rejects high-s (malleable) signatures and bad lengths.
             (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signatures[i]);
-            if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(i);
-            if (recovered == previous) revert DuplicateSigner(i, recovered);
-            if (recovered < previous) revert SignersNotAscending(i, recovered, previous);
-            if (self.memberVersion[recovered] != version) revert NotASigner(i, recovered);
+            if (err != ECDSA.RecoverError.NoError) revert ITournament.InvalidSignature(i);
+            if (recovered == previous) revert ITournament.DuplicateSigner(i, recovered);
+            if (recovered < previous) revert ITournament.SignersNotAscending(i, recovered, previous);
+            if (self.memberVersion[recovered] != version) revert ITournament.NotASigner(i, recovered);
             previous = recovered;
         }
     }

@@ -75,6 +75,8 @@ def make_inputs(plan=PLAN, round_id: int = ROUND_ID, n_ids: int = N_IDS, seed: i
         model_ids[label] = model_id
         if kind == "good":
             values = signal + rng.normal(0, 0.8, n_ids)
+        elif kind == "oracle":     # ranks of the targets themselves: |MMC| can exceed 1 against a noise meta model
+            values = targets + rng.normal(0, 0.01, n_ids)
         elif kind == "anti":
             values = -signal + rng.normal(0, 0.5, n_ids)
         elif kind == "constant":

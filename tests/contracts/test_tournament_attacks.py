@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from web3.logs import DISCARD
 
 from tournament.protocol.results import ResultsTree
-from tournament_testlib import (ACCEPTED, CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, NMR_WEI, OPEN,
+from tournament_testlib import (live_ids_hash, ACCEPTED, CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, NMR_WEI, OPEN,
                                 OPERATOR_ROLE, PROPOSED, RESOLVABLE, SEED_PRESET, SETTLED, SIGNER_KEYS,
                                 InvariantChecker, config_tuple, error_data, now, reverts_with, submission_hash,
                                 travel_to)
@@ -118,7 +118,8 @@ def _prepare_veto(w: _World):
 def _prepare_open_round(w: _World):
     close_time = now() + DAY
     round_id = w.t.lastRoundId() + 1
-    call = lambda sender, target: w.t.openRound(round_id, close_time, close_time + DAY, {"from": sender})
+    call = lambda sender, target: w.t.openRound(round_id, close_time, close_time + DAY, live_ids_hash(round_id),
+                                                {"from": sender})
     observe = lambda target: (w.t.lastRoundId(), w.t.phase(round_id))
     return call, observe
 
@@ -382,8 +383,9 @@ def test_the_round_cannot_be_changed_after_opening(tournament, h, admin, operato
                                "unpause", "unstake", "veto", "withdraw", "withdrawRewards"])
     round_id = h.open_round(close_in=DAY)
     r = h.round(round_id)
-    with reverts_with("RoundIdNotIncreasing", round_id, round_id):
-        tournament.openRound(round_id, r["closeTime"] + DAY, r["resolveTime"] + 30 * DAY, {"from": operator})
+    with reverts_with("InvalidRoundId", round_id, round_id + 1):
+        tournament.openRound(round_id, r["closeTime"] + DAY, r["resolveTime"] + 30 * DAY, live_ids_hash(0),
+                             {"from": operator})
     tournament.setConfig(config_tuple(corrMultMax=100, clipBps=100, minStake=5 * NMR_WEI, challengePeriod=7 * DAY,
                                       settleTimeout=30 * DAY), {"from": admin})
     model = h.create_model(alice)
@@ -677,8 +679,11 @@ def test_settlement_neither_creates_nor_loses_a_wei(tournament, nmr, h, admin, t
         pool_before = tournament.rewardPool()
         proposed, tree = h.propose(round_id, {m: s[3] for m, s in staked.items()})
         reserve = proposed.events["ResultsProposed"]["reserve"]
-        pf_wei = 10**18 if total_wei <= threshold_wei else threshold_wei * 10**18 // total_wei
-        assert reserve == total_wei * clip_bps // 10_000
+        # v2: pf and the reserve come from the SCORED stakes only (INVALID ones carry no risk)
+        scored_wei = sum(st[0] for st in stakes if st[3] is not None)
+        assert proposed.events["ResultsProposed"]["scoredAtRisk"] == scored_wei
+        pf_wei = 10**18 if scored_wei <= threshold_wei else threshold_wei * 10**18 // scored_wei
+        assert reserve == scored_wei * clip_bps // 10_000
         assert proposed.events["ResultsProposed"]["payoutFactor"] == pf_wei
         h.to_accepted(round_id)
         wallet, supply, accounted = tournament.balanceOf(treasury), nmr.totalSupply(), tournament.accountedNmr()

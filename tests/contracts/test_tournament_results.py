@@ -38,12 +38,14 @@ def test_propose_reserves_from_pool_and_starts_window(tournament, h, resolvable)
     block_time = chain[tx.block_number].timestamp
     assert tx.events["ResultsProposed"] == {
         "roundId": round_id, "attempt": 0, "resultsRoot": "0x" + tree.root.hex(),
-        "artifactsHash": "0x" + ARTIFACTS_HASH.hex(), "leafCount": 2, "payoutFactor": 10**18,
-        "reserve": reserve, "challengeEnd": block_time + DAY, "signerSetVersion": 1}
+        "artifactsHash": "0x" + ARTIFACTS_HASH.hex(), "leafCount": 2, "scoredAtRisk": 40 * NMR_WEI,
+        "payoutFactor": 10**18, "reserve": reserve, "challengeEnd": block_time + DAY, "signerSetVersion": 1}
     assert tournament.rewardPool() == pool - reserve
     r = h.round(round_id)
     assert r["reserve"] == reserve and r["resultsRoot"] == "0x" + tree.root.hex()
     assert r["payoutFactor"] == 10**18 and r["challengeEnd"] == block_time + DAY and r["leafCount"] == 2
+    assert r["scoredAtRisk"] == 40 * NMR_WEI and r["scoredSettled"] == 0
+    assert tournament.tournamentTime() == now()  # never paused: tournament time is wall time
     assert tournament.phase(round_id) == PROPOSED
     h.to_accepted(round_id)
     assert tournament.phase(round_id) == ACCEPTED
@@ -92,7 +94,7 @@ def test_propose_unknown_round_reverts(h, resolvable):
     round_id, _, tree = resolvable
     results = h.results(round_id, tree)
     from tournament.protocol.signing import Results
-    other = Results(4242, 0, results.results_root, 2, ARTIFACTS_HASH, 1)
+    other = Results(4242, 0, results.results_root, 2, 0, ARTIFACTS_HASH, 1)
     with reverts_with("UnknownRound", 4242):
         _propose_raw(h, other, h.sign(other))
 
@@ -113,12 +115,14 @@ def test_propose_field_checks(tournament, h, resolvable):
         (dict(version=0), ("StaleSignerSet", 1, 0)),
         (dict(leaf_count=3), ("LeafCountMismatch", round_id, 2, 3)),
         (dict(leaf_count=1), ("LeafCountMismatch", round_id, 2, 1)),
+        (dict(scored_at_risk=40 * NMR_WEI + 1), ("ScoredAtRiskAboveTotal", round_id, 40 * NMR_WEI + 1, 40 * NMR_WEI)),
+        (dict(scored_at_risk=2**128 - 1), ("ScoredAtRiskAboveTotal", round_id, 2**128 - 1, 40 * NMR_WEI)),
     ]:
         results = h.results(round_id, tree, **overrides)
         with reverts_with(*error):
             _propose_raw(h, results, h.sign(results))
     from tournament.protocol.signing import Results
-    empty = Results(round_id, 0, b"\x00" * 32, 2, ARTIFACTS_HASH, 1)
+    empty = Results(round_id, 0, b"\x00" * 32, 2, 40 * NMR_WEI, ARTIFACTS_HASH, 1)
     with reverts_with("EmptyResultsRoot"):
         _propose_raw(h, empty, h.sign(empty))
 
@@ -259,7 +263,7 @@ def test_another_rounds_results_rejected(tournament, h, alice, resolvable):
     other_signatures = h.sign(signed_for_other)
     # the other round's signatures on this round's struct (its root included): recover to strangers
     from tournament.protocol.signing import Results
-    replay = Results(round_id, 0, other_tree.root, 2, ARTIFACTS_HASH, 1)
+    replay = Results(round_id, 0, other_tree.root, 2, signed_for_other.scored_at_risk, ARTIFACTS_HASH, 1)
     first = min((recover_signer(h.domain, replay, s) for s in other_signatures), key=lambda a: int(a, 16))
     ordered = sorted(other_signatures, key=lambda s: int(recover_signer(h.domain, replay, s), 16))
     with reverts_with("NotASigner", 0, first):
@@ -278,7 +282,7 @@ def test_old_attempt_after_veto_rejected(tournament, h, guardian, resolvable):
         _propose_raw(h, vetoed, vetoed_signatures)
     # the vetoed signatures on the new attempt's struct recover to strangers
     from tournament.protocol.signing import Results
-    bumped = Results(round_id, 1, tree.root, 2, ARTIFACTS_HASH, 1)
+    bumped = Results(round_id, 1, tree.root, 2, vetoed.scored_at_risk, ARTIFACTS_HASH, 1)
     first = min((recover_signer(h.domain, bumped, s) for s in vetoed_signatures), key=lambda a: int(a, 16))
     ordered = sorted(vetoed_signatures, key=lambda s: int(recover_signer(h.domain, bumped, s), 16))
     with reverts_with("NotASigner", 0, first):
@@ -364,3 +368,26 @@ def test_veto_after_results_timeout_leads_to_refunding(tournament, h, guardian, 
     assert tournament.phase(round_id) == PROPOSED
     tournament.veto(round_id, "late and wrong", {"from": guardian})
     assert tournament.phase(round_id) == REFUNDING
+
+
+def test_an_operator_cannot_change_the_signed_scored_at_risk(tournament, h, resolvable):
+    """scoredAtRisk is part of the signed struct: a lower one (a higher pf) needs new signatures."""
+    from dataclasses import replace
+    round_id, _, tree = resolvable
+    signed = h.results(round_id, tree)
+    signatures = h.sign(signed)
+    lowered = replace(signed, scored_at_risk=signed.scored_at_risk // 2)
+    first = min((recover_signer(h.domain, lowered, s) for s in signatures), key=lambda a: int(a, 16))
+    ordered = sorted(signatures, key=lambda s: int(recover_signer(h.domain, lowered, s), 16))
+    with reverts_with("NotASigner", 0, first):
+        _propose_raw(h, lowered, ordered)
+    _propose_raw(h, signed, signatures)
+    assert h.round(round_id)["scoredAtRisk"] == signed.scored_at_risk
+
+
+def test_veto_clears_the_scored_at_risk(tournament, h, guardian, resolvable):
+    round_id, _, tree = resolvable
+    h.propose(round_id, tree)
+    tournament.veto(round_id, "wrong", {"from": guardian})
+    r = h.round(round_id)
+    assert r["scoredAtRisk"] == 0 and r["payoutFactor"] == 0 and r["reserve"] == 0

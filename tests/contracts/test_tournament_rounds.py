@@ -1,4 +1,5 @@
-"""Models, rounds and administration: createModel, openRound (ids strictly increasing, times,
+"""Models, rounds and administration: createModel, openRound (v2: first id bounded, then last + 1;
+bounded times; live ids committed;
 configuration snapshot), setConfig bounds and presets, the derived phases, roles, pause and
 unpause (what pause blocks and what it never blocks), and setSigners.
 """
@@ -7,8 +8,8 @@ from __future__ import annotations
 import pytest
 from brownie import web3
 
-from tournament_testlib import (CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, NMR_WEI, NONE, OPEN,
-                                OPERATOR_ROLE, PRESET_2024, REFUNDING, RESOLVABLE, SEED_PRESET, SETTLED,
+from tournament_testlib import (CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, MAX_FIRST_ROUND_ID, MAX_PERIOD,
+                                NMR_WEI, NONE, OPEN, OPERATOR_ROLE, live_ids_hash, PRESET_2024, REFUNDING, RESOLVABLE, SEED_PRESET, SETTLED,
                                 SIGNER_KEYS, TX_TIME, ZERO_ADDRESS, config_tuple, now, reverts_with,
                                 submission_hash, travel_to)
 
@@ -43,46 +44,82 @@ def test_create_model_while_paused_reverts(tournament, guardian, alice):
 
 # ------------------------------------------------------------------ rounds
 
-def test_open_round_snapshots_config(tournament, operator):
+LIVE = live_ids_hash(0)
+
+
+def test_open_round_snapshots_config_and_commits_the_live_ids(tournament, operator):
     close_time = now() + 7 * DAY
-    tx = tournament.openRound(5, close_time, close_time + 28 * DAY, {"from": operator})
+    tx = tournament.openRound(5, close_time, close_time + 28 * DAY, live_ids_hash(5), {"from": operator})
     event = tx.events["RoundOpened"]
     assert event["roundId"] == 5 and event["closeTime"] == close_time
     assert event["resolveTime"] == close_time + 28 * DAY
+    assert event["liveIdsHash"] == "0x" + live_ids_hash(5).hex()
     assert list(event["config"]) == list(config_tuple())
     r = tournament.getRound(5)
     assert r[0] == close_time and r[1] == close_time + 28 * DAY and list(r[15]) == list(config_tuple())
+    assert r[16] == 0 and r[17] == 0 and r[18] == "0x" + live_ids_hash(5).hex()
     assert tournament.lastRoundId() == 5
     assert tournament.phase(5) == OPEN
 
 
-def test_round_ids_strictly_increase(tournament, operator):
+def test_a_far_first_round_id_now_fails(tournament, operator):
+    """v1 took any increasing id: one huge id (2**256 - 1) ended the tournament for good."""
     close_time = now() + DAY
-    tournament.openRound(10, close_time, close_time + DAY, {"from": operator})
-    with reverts_with("RoundIdNotIncreasing", 10, 10):
-        tournament.openRound(10, close_time, close_time + DAY, {"from": operator})
-    with reverts_with("RoundIdNotIncreasing", 9, 10):
-        tournament.openRound(9, close_time, close_time + DAY, {"from": operator})
-    with reverts_with("RoundIdNotIncreasing", 0, 10):
-        tournament.openRound(0, close_time, close_time + DAY, {"from": operator})
-    tournament.openRound(11, close_time, close_time + DAY, {"from": operator})
+    for bad in (0, MAX_FIRST_ROUND_ID + 1, 2**256 - 1):
+        with reverts_with("InvalidFirstRoundId", bad, 1, MAX_FIRST_ROUND_ID):
+            tournament.openRound(bad, close_time, close_time + DAY, LIVE, {"from": operator})
+    tournament.openRound(MAX_FIRST_ROUND_ID, close_time, close_time + DAY, LIVE, {"from": operator})
+    assert tournament.lastRoundId() == MAX_FIRST_ROUND_ID
 
 
-def test_round_id_zero_is_refused_on_a_fresh_tournament(tournament, operator):
+def test_a_round_id_gap_now_fails_every_later_id_is_last_plus_one(tournament, operator):
     close_time = now() + DAY
-    with reverts_with("RoundIdNotIncreasing", 0, 0):
-        tournament.openRound(0, close_time, close_time + DAY, {"from": operator})
+    tournament.openRound(10, close_time, close_time + DAY, LIVE, {"from": operator})
+    for bad in (10, 9, 0, 12, 2**255):
+        with reverts_with("InvalidRoundId", bad, 11):
+            tournament.openRound(bad, close_time, close_time + DAY, LIVE, {"from": operator})
+    tournament.openRound(11, close_time, close_time + DAY, LIVE, {"from": operator})
+    with reverts_with("InvalidRoundId", 13, 12):
+        tournament.openRound(13, close_time, close_time + DAY, LIVE, {"from": operator})
+
+
+def test_an_empty_live_ids_hash_is_refused(tournament, operator):
+    close_time = now() + DAY
+    with reverts_with("EmptyLiveIdsHash"):
+        tournament.openRound(1, close_time, close_time + DAY, b"\x00" * 32, {"from": operator})
 
 
 def test_open_round_time_checks(tournament, operator):
     delay = SEED_PRESET["minResolutionDelay"]
     past = now() - 10
-    with reverts_with("InvalidRoundTimes", past, past + delay, TX_TIME, delay):
-        tournament.openRound(1, past, past + delay, {"from": operator})
+    with reverts_with("InvalidRoundTimes", past, past + delay, TX_TIME, delay, MAX_PERIOD):
+        tournament.openRound(1, past, past + delay, LIVE, {"from": operator})
     close_time = now() + DAY
-    with reverts_with("InvalidRoundTimes", close_time, close_time + delay - 1, TX_TIME, delay):
-        tournament.openRound(1, close_time, close_time + delay - 1, {"from": operator})
-    tournament.openRound(1, close_time, close_time + delay, {"from": operator})
+    with reverts_with("InvalidRoundTimes", close_time, close_time + delay - 1, TX_TIME, delay, MAX_PERIOD):
+        tournament.openRound(1, close_time, close_time + delay - 1, LIVE, {"from": operator})
+    tournament.openRound(1, close_time, close_time + delay, LIVE, {"from": operator})
+
+
+def test_a_far_close_or_resolve_time_now_fails(tournament, operator):
+    """v1 took any future time: a round closing in 2**63 seconds locked its stakes for ever."""
+    delay = SEED_PRESET["minResolutionDelay"]
+    block_time = now() + 50
+    web3.provider.make_request("evm_setNextBlockTimestamp", [block_time])
+    far_close = block_time + MAX_PERIOD + 1
+    with reverts_with("InvalidRoundTimes", far_close, far_close + delay, block_time, delay, MAX_PERIOD):
+        tournament.openRound(1, far_close, far_close + delay, LIVE, {"from": operator})
+    web3.provider.make_request("evm_setNextBlockTimestamp", [block_time + 1])
+    close_time = block_time + DAY
+    with reverts_with("InvalidRoundTimes", close_time, close_time + MAX_PERIOD + 1, block_time + 1, delay,
+                      MAX_PERIOD):
+        tournament.openRound(1, close_time, close_time + MAX_PERIOD + 1, LIVE, {"from": operator})
+    with reverts_with("InvalidRoundTimes", 2**64 - 1, 2**64 - 1, TX_TIME, delay, MAX_PERIOD):
+        tournament.openRound(1, 2**64 - 1, 2**64 - 1, LIVE, {"from": operator})
+    # the edges themselves are accepted
+    web3.provider.make_request("evm_setNextBlockTimestamp", [block_time + 10])
+    edge_close = block_time + 10 + MAX_PERIOD
+    tournament.openRound(1, edge_close, edge_close + MAX_PERIOD, LIVE, {"from": operator})
+    assert tournament.getRound(1)[1] == edge_close + MAX_PERIOD
 
 
 def test_open_round_close_time_must_be_in_the_future(tournament, operator):
@@ -90,24 +127,24 @@ def test_open_round_close_time_must_be_in_the_future(tournament, operator):
     block_time = now() + 50
     web3.provider.make_request("evm_setNextBlockTimestamp", [block_time])
     delay = SEED_PRESET["minResolutionDelay"]
-    with reverts_with("InvalidRoundTimes", block_time, block_time + delay, block_time, delay):
-        tournament.openRound(1, block_time, block_time + delay, {"from": operator})
+    with reverts_with("InvalidRoundTimes", block_time, block_time + delay, block_time, delay, MAX_PERIOD):
+        tournament.openRound(1, block_time, block_time + delay, LIVE, {"from": operator})
     web3.provider.make_request("evm_setNextBlockTimestamp", [block_time + 10])
-    tournament.openRound(1, block_time + 11, block_time + 11 + delay, {"from": operator})
+    tournament.openRound(1, block_time + 11, block_time + 11 + delay, LIVE, {"from": operator})
 
 
 def test_open_round_only_operator(tournament, outsider, admin):
     close_time = now() + DAY
     for account in (outsider, admin):
         with reverts_with("AccessControlUnauthorizedAccount", account, OPERATOR_ROLE):
-            tournament.openRound(1, close_time, close_time + DAY, {"from": account})
+            tournament.openRound(1, close_time, close_time + DAY, LIVE, {"from": account})
 
 
 def test_open_round_while_paused_reverts(tournament, operator, guardian):
     tournament.pause({"from": guardian})
     close_time = now() + DAY
     with reverts_with("EnforcedPause"):
-        tournament.openRound(1, close_time, close_time + DAY, {"from": operator})
+        tournament.openRound(1, close_time, close_time + DAY, LIVE, {"from": operator})
 
 
 def test_phases_follow_time_and_state(tournament, h, alice):
@@ -213,10 +250,10 @@ def test_only_admin_grants_roles(tournament, admin, operator, outsider):
         tournament.grantRole(OPERATOR_ROLE, outsider, {"from": operator})
     tournament.grantRole(OPERATOR_ROLE, outsider, {"from": admin})
     close_time = now() + DAY
-    tournament.openRound(1, close_time, close_time + DAY, {"from": outsider})
+    tournament.openRound(1, close_time, close_time + DAY, LIVE, {"from": outsider})
     tournament.revokeRole(OPERATOR_ROLE, outsider, {"from": admin})
     with reverts_with("AccessControlUnauthorizedAccount", outsider, OPERATOR_ROLE):
-        tournament.openRound(2, close_time, close_time + DAY, {"from": outsider})
+        tournament.openRound(2, close_time, close_time + DAY, LIVE, {"from": outsider})
 
 
 # ------------------------------------------------------------------ signer set

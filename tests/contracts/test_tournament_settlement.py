@@ -336,13 +336,22 @@ def test_refund_of_model_without_stake_reverts(tournament, h, alice, keeper):
         tournament.refund(round_id, [models[0], models[0] + 1], {"from": keeper})
 
 
-def test_refund_works_while_paused(tournament, h, alice, guardian, keeper):
+def test_a_refund_already_due_works_while_paused(tournament, h, alice, guardian, keeper):
     round_id, models = h.staked_round([(alice, NMR_WEI, 100, 0)])
-    tournament.pause({"from": guardian})
     travel_to(h.round(round_id)["resolveTime"] + SEED_PRESET["resultsTimeout"])
+    tournament.pause({"from": guardian})
     tournament.refund(round_id, models, {"from": keeper})
     assert tournament.balanceOf(alice) == NMR_WEI
     tournament.withdraw(NMR_WEI, {"from": alice})
+
+
+def test_a_pause_never_makes_a_refund_due(tournament, h, alice, guardian, keeper):
+    """v2: resultsTimeout runs on the tournament clock, which stops while paused (v1 refunded here)."""
+    round_id, models = h.staked_round([(alice, NMR_WEI, 100, 0)])
+    tournament.pause({"from": guardian})
+    travel_to(h.round(round_id)["resolveTime"] + SEED_PRESET["resultsTimeout"])
+    with reverts_with("RefundNotAvailable", round_id, RESOLVABLE, 0):
+        tournament.refund(round_id, models, {"from": keeper})
 
 
 def test_refund_not_available_in_early_phases(tournament, h, alice, keeper):

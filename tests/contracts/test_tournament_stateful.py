@@ -1,7 +1,10 @@
 """A hypothesis stateful test that drives random sequences of deposit,
 withdraw, open round, stake, unstake, time travel, propose, veto, settle (random, overlapping
-batches), refund and fundRewards against the shared deployment, checks every settlement to the
-wei against oracle/payout.py, and checks the protocol's invariants 1-6 after every step.
+batches), refund, fundRewards and (v2) pause/unpause against the shared deployment, checks every
+settlement to the wei against tournament/protocol/payout.py (pf from the signed scoredAtRisk), and
+checks the protocol's invariants 1-6 (v2: SCORED settled <= scoredAtRisk) after every step, plus
+the pause rule: while paused no deadline passes (no round turns Refunding, Proposed stays Proposed
+unless vetoed, no refund becomes due).
 
 Each hypothesis example is a whole sequence of steps (rule name and arguments), replayed against
 a chain reverted to the same snapshot; hypothesis shrinks a failing sequence like any list.
@@ -39,13 +42,14 @@ class TournamentMachine:
     """Rules act only when their preconditions hold on-chain, so every transaction should succeed."""
 
     @classmethod
-    def configure(cls, tournament, nmr, harness, participants, treasury, guardian, model_ids):
+    def configure(cls, tournament, nmr, harness, participants, treasury, guardian, model_ids, admin=None):
         cls.t = tournament
         cls.nmr = nmr
         cls.h = harness
         cls.participants = participants
         cls.treasury = treasury
         cls.guardian = guardian
+        cls.admin = admin
         cls.model_ids = model_ids
         cls.checker = InvariantChecker(nmr, tournament, participants)
         cls.min_stake = tournament.config()[10]
@@ -54,6 +58,7 @@ class TournamentMachine:
         chain.revert()  # back to the snapshot taken before the first example
         self.rounds = []
         self.trees = {}
+        self.paused_phases = None  # {round: phase} when the pause started
 
     # ---------------------------------------------------------- helpers
     def _rounds_in(self, *phases):
@@ -75,8 +80,26 @@ class TournamentMachine:
             self.t.stake(round_id, self._model(who, rng.randint(0, 1)), rng.randint(1, 100) * NMR_WEI,
                          rng.choice([50, 100, 300]), 0, submission_hash(f"init/{who}"), {"from": owner})
 
+    def _running(self):
+        """Unpause first (rules that need a running tournament call this)."""
+        if self.t.paused():
+            self.rule_unpause()
+
+    def rule_pause(self):
+        if not self.t.paused():
+            _count("pause")
+            self.t.pause({"from": self.guardian})
+            self.paused_phases = {r: self.t.phase(r) for r in self.rounds}
+
+    def rule_unpause(self):
+        if self.t.paused():
+            _count("unpause")
+            self.t.unpause({"from": self.admin})
+            self.paused_phases = None
+
     def rule_advance(self, pick, seed):
         """Move one round to its next phase: the lifecycle gets somewhere even in short runs."""
+        self._running()
         if not self.rounds:
             return self.rule_open_round(DAY)
         round_id = self.rounds[pick % len(self.rounds)]
@@ -93,7 +116,7 @@ class TournamentMachine:
                 _count("veto")
                 self.t.veto(round_id, "advance veto", {"from": self.guardian})
             else:
-                travel_to(r["challengeEnd"])
+                self.h.to_accepted(round_id)
         elif current == ACCEPTED:
             self.rule_settle(0, seed, round_id)
         elif current == REFUNDING:
@@ -102,6 +125,7 @@ class TournamentMachine:
             self.rule_open_round(DAY)
 
     def rule_deposit(self, who, amount_centi):
+        self._running()
         _count("deposit")
         self.t.deposit(amount_centi * NMR_WEI // 100, {"from": self.participants[who]})
 
@@ -113,13 +137,14 @@ class TournamentMachine:
             self.t.withdraw(max(1, balance * percent // 100), {"from": owner})
 
     def rule_open_round(self, seconds):
+        self._running()
         self.rounds.append(self.h.open_round(close_in=seconds + 600))
 
     def rule_stake(self, who, pick, percent, corr_mult):
         open_rounds = self._rounds_in(OPEN)
         owner = self.participants[who]
         balance = self.t.balanceOf(owner)
-        if not open_rounds or balance < self.min_stake:
+        if not open_rounds or balance < self.min_stake or self.t.paused():
             return
         round_id = open_rounds[pick % len(open_rounds)]
         model = self._model(who, pick // 7)
@@ -148,13 +173,14 @@ class TournamentMachine:
         candidates = [round_id] if round_id else self._rounds_in(RESOLVABLE)
         if not candidates:
             return
+        self._running()
         round_id = candidates[pick % len(candidates)]
         rng = random.Random(seed)
         scores = {m: None if rng.random() < 0.15 else
                   (rng.randint(-150_000_000, 150_000_000), rng.randint(-10**9, 10**9))
                   for m in self._staked_models(round_id)}
         r = self.h.round(round_id)
-        reserve = r["totalAtRisk"] * r["config"][4] // 10_000
+        reserve = r["totalAtRisk"] * r["config"][4] // 10_000  # at least the v2 reserve (scored only)
         if self.t.rewardPool() < reserve:
             self.t.fundRewards(reserve - self.t.rewardPool(), {"from": self.treasury})
         tree = ResultsTree(build_leaves(round_id, list(scores), scores), round_id)
@@ -172,6 +198,7 @@ class TournamentMachine:
         candidates = [round_id] if round_id else self._rounds_in(ACCEPTED)
         if not candidates:
             return
+        self._running()
         round_id = candidates[pick % len(candidates)]
         tree = self.trees[round_id]
         rng = random.Random(seed)
@@ -194,7 +221,7 @@ class TournamentMachine:
     def rule_refund(self, pick, seed, round_id=None):
         candidates = [round_id] if round_id else [
             r for r in self._rounds_in(REFUNDING, ACCEPTED)
-            if self.t.phase(r) == REFUNDING or now() >= self.t.refundableAt(r)]
+            if self.t.phase(r) == REFUNDING or self.t.tournamentTime() >= self.t.refundableAt(r)]
         if not candidates:
             return
         round_id = candidates[pick % len(candidates)]
@@ -205,17 +232,26 @@ class TournamentMachine:
             self.t.refund(round_id, models, {"from": self.h.keeper})
 
     def rule_fund(self, amount_centi):
+        self._running()
         _count("fund")
         self.t.fundRewards(amount_centi * NMR_WEI // 100, {"from": self.treasury})
 
     # ---------------------------------------------------------- invariants
     def invariant_protocol(self):
         self.checker.check()
+        if self.paused_phases is not None:
+            # a pause delays outcomes and never changes them: no deadline passes while paused
+            allowed = {PROPOSED: {PROPOSED, RESOLVABLE}, RESOLVABLE: {RESOLVABLE, PROPOSED},
+                       ACCEPTED: {ACCEPTED, SETTLED}, CLOSED: {CLOSED, RESOLVABLE},
+                       REFUNDING: {REFUNDING, SETTLED}, SETTLED: {SETTLED}, OPEN: {OPEN, CLOSED, RESOLVABLE, SETTLED}}
+            for round_id, before in self.paused_phases.items():
+                after = self.t.phase(round_id)
+                assert after in allowed[before], f"round {round_id} went {before} -> {after} while paused"
 
 
 # "advance" first: hypothesis' simplest sequence (all first choices) then walks whole lifecycles.
 RULES = ["advance", "stake", "deposit", "withdraw", "open_round", "unstake", "sleep", "propose", "veto",
-         "settle", "refund", "fund", "advance", "advance"]
+         "settle", "refund", "fund", "advance", "advance", "pause", "unpause"]
 SECONDS = [3_600, DAY, 3 * DAY, 8 * DAY, 15 * DAY]
 CORR_MULTS = [50, 100, 175, 300]
 STEP = st.tuples(st.sampled_from(RULES), st.integers(0, 2**16), st.integers(0, 2**32), st.integers(1, 100))
@@ -241,14 +277,18 @@ def _run_step(machine: TournamentMachine, name: str, pick: int, seed: int, perce
         method(pick) if name == "veto" else method(pick, seed)
     elif name == "fund":
         machine.rule_fund(amount_centi)
+    elif name == "pause":
+        machine.rule_pause()
+    elif name == "unpause":
+        machine.rule_unpause()
 
 
-def test_random_sequences_keep_invariants(tournament, nmr, h, participants, treasury, guardian):
+def test_random_sequences_keep_invariants(tournament, nmr, h, participants, treasury, guardian, admin):
     model_ids = [[h.create_model(p, f"sm{i}-{k}") for k in range(MODELS_PER_PARTICIPANT)]
                  for i, p in enumerate(participants)]
     for p in participants:
         tournament.deposit(500 * NMR_WEI, {"from": p})
-    TournamentMachine.configure(tournament, nmr, h, participants, treasury, guardian, model_ids)
+    TournamentMachine.configure(tournament, nmr, h, participants, treasury, guardian, model_ids, admin)
     chain.snapshot()
     steps = soak_steps(20)
 
@@ -265,4 +305,4 @@ def test_random_sequences_keep_invariants(tournament, nmr, h, participants, trea
 
     run()
     print("stateful transactions per rule:", dict(sorted(ACTIONS.items())))
-    assert ACTIONS.get("stake", 0) > 0 and ACTIONS.get("propose", 0) > 0
+    assert ACTIONS.get("stake", 0) > 0 and ACTIONS.get("propose", 0) > 0 and ACTIONS.get("pause", 0) > 0

@@ -215,11 +215,11 @@ def test_recover_surplus_only_admin(tournament, nmr, operator):
 
 def test_constructor_rejects_zero_addresses_and_bad_config(nmr, admin):
     with reverts_with("ZeroAddress"):
-        Tournament.deploy(ZERO_ADDRESS, admin, config_tuple(), {"from": admin})
+        Tournament.deploy(ZERO_ADDRESS, admin, config_tuple(), 0, {"from": admin})
     with reverts_with("ZeroAddress"):
-        Tournament.deploy(nmr, ZERO_ADDRESS, config_tuple(), {"from": admin})
+        Tournament.deploy(nmr, ZERO_ADDRESS, config_tuple(), 0, {"from": admin})
     with reverts_with("InvalidConfig", "clipBps"):
-        Tournament.deploy(nmr, admin, config_tuple(clipBps=10_001), {"from": admin})
+        Tournament.deploy(nmr, admin, config_tuple(clipBps=10_001), 0, {"from": admin})
 
 
 def test_constructor_grants_only_admin_role(tournament, admin, operator, outsider):
@@ -227,12 +227,13 @@ def test_constructor_grants_only_admin_role(tournament, admin, operator, outside
     assert not tournament.hasRole(DEFAULT_ADMIN_ROLE, operator)
     assert tournament.nmr() != ZERO_ADDRESS
     assert list(tournament.config()) == list(config_tuple())
+    assert tournament.burnMethod() == 0  # BurnMethod.Burn
 
 
 def test_reentrant_token_cannot_reenter(admin, alice, accounts):
     """A token that calls back into the tournament during a transfer hits the reentrancy guard."""
     token = ReentrantToken.deploy(alice, 1_000 * NMR_WEI, {"from": admin})
-    hostile = Tournament.deploy(token, admin, config_tuple(), {"from": admin})
+    hostile = Tournament.deploy(token, admin, config_tuple(), 0, {"from": admin})
     token.approve(hostile, 2**256 - 1, {"from": alice})
     hostile.deposit(10 * NMR_WEI, {"from": alice})
     # Armed: the next transfer (the deposit's transferFrom) calls hostile.withdraw from the token.

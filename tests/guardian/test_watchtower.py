@@ -19,7 +19,6 @@ from eth_hash.auto import keccak
 
 from guardian_world import PROPOSED, RESOLVABLE, RoundCase, watch_settings
 from tournament.guardian.receipts_inbox import ReceiptsInbox, parse_receipt
-from tournament.guardian import watch as watch_module
 from tournament.guardian.watch import AlertSink, Watchtower, serve_http
 
 VALID4 = ["valid", "valid", "valid", "valid"]
@@ -79,8 +78,6 @@ def test_vetoes_withheld_file_leaves_good_alone_and_survives_a_broken_round(worl
     assert len(vetoes) == 1 and vetoes[0]["attempt"] == 0
     reason = vetoes[0]["reason"]
     assert reason.startswith(f"model {model} ") and "shows the committed file was uploaded" in reason, reason
-    if not watch_module._AUDITOR_TAKES_INPUTS:      # the v1 auditor: the watchtower's own receipt check words it
-        assert reason == f"model {model} status: expected SCORED, found INVALID (receipt shows the committed file was uploaded)"
     assert vetoes[0]["guardian"] == world.h.world.guardian.address
     assert world.phase_attempt(bad.plan.round_id) == (RESOLVABLE, 1)
 
@@ -105,9 +102,6 @@ def test_wrong_targets_are_vetoed_and_the_webhook_hears_it(world, tmp_path, webh
     assert verdict.verdict == "FAIL" and verdict.action == "vetoed"
     (veto,) = world.vetoes(rid)
     assert veto["reason"].startswith(f"round {rid} targets")
-    if not watch_module._AUDITOR_TAKES_INPUTS:
-        assert veto["reason"].startswith(f"round {rid} targets: expected the targets source's file (keccak256 0x")
-        assert veto["reason"].endswith("(the round was scored against targets other than the published ones)")
     # The recomputation from the artifacts' own targets is consistent: only the source check catches it.
     assert len(verdict.findings) == 1, verdict.findings
     vetoed = [body for path, body in received if path == "/hook" and "vetoed" in body.get("title", "")]

@@ -1,4 +1,5 @@
-"""The Python payout mirror: the protocol's seed checks, the shared vectors, and properties.
+"""The Python payout mirror (protocol v2): the seed checks, the shared vectors (pf and reserve from
+scoredAtRisk), and properties.
 
 The contract-side test runs the same tests/vectors/payout_vectors.json against
 computePayout on-chain; this file pins the Python side.
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tournament.protocol.payout import (INVALID, SCORED, WAD, div_toward_zero, payout_factor_wei,
-                           payout_wei, settle_amounts)
+                                        payout_wei, reserve_wei, scored_at_risk_wei, settle_amounts)
 
 NMR = 10**18
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "payout_vectors.json"
@@ -53,9 +54,37 @@ def test_vectors_file_has_the_contract_inputs_and_matches_the_mirror():
         args = [int(v[k]) for k in INPUT_KEYS]
         assert payout_wei(*args) == int(v["payout_wei"]), v["name"]
         assert reference_payout(*args) == int(v["payout_wei"]), v["name"]
-        if "total_at_risk_wei" in v:
-            assert payout_factor_wei(int(v["total_at_risk_wei"]), int(v["stake_threshold_wei"])) \
-                == int(v["payout_factor_wei"]), v["name"]
+        if "scored_at_risk_wei" in v:
+            scored = int(v["scored_at_risk_wei"])
+            assert payout_factor_wei(scored, int(v["stake_threshold_wei"])) == int(v["payout_factor_wei"]), v["name"]
+            assert reserve_wei(scored, v["clip_bps"]) == int(v["reserve_wei"]), v["name"]
+        if "total_at_risk_wei" in v:  # v2: INVALID stakes on top, which must not matter
+            assert int(v["total_at_risk_wei"]) > int(v["scored_at_risk_wei"]), v["name"]
+
+
+def test_vectors_are_the_generators_output():
+    from tests.vectors.generate_payout_vectors import build
+    assert load_vectors() == build()
+
+
+def test_v2_vectors_where_the_total_would_have_given_another_pf():
+    """In v1, pf came from the total at risk; the v2 vectors pin cases where that differs."""
+    differs = [v for v in load_vectors() if "total_at_risk_wei" in v
+               and payout_factor_wei(int(v["total_at_risk_wei"]), int(v["stake_threshold_wei"]))
+               != int(v["payout_factor_wei"])]
+    assert len(differs) >= 3
+
+
+def test_scored_at_risk_counts_only_scored_stakes():
+    stakes = {1: 10 * NMR, 2: 95_000 * NMR, 3: 5 * NMR}
+    assert scored_at_risk_wei(stakes, {1: SCORED, 2: INVALID, 3: SCORED}) == 15 * NMR
+    assert scored_at_risk_wei(stakes, {1: INVALID, 2: INVALID, 3: INVALID}) == 0
+    assert scored_at_risk_wei({}, {}) == 0
+    with pytest.raises(ValueError, match="no leaf status"):
+        scored_at_risk_wei(stakes, {1: SCORED, 2: SCORED})
+    with pytest.raises(ValueError, match="neither SCORED nor INVALID"):
+        scored_at_risk_wei(stakes, {1: SCORED, 2: 3, 3: SCORED})
+    assert reserve_wei(15 * NMR, 2500) == 15 * NMR // 4
 
 
 def test_vectors_cover_the_edge_cases_the_issue_names():

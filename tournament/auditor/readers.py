@@ -1,10 +1,11 @@
 """The auditor's readers: one round's chain state (events and views) and its published artifacts.
 
-`read_chain_view(w3, deployment, round_id)` fills a ChainView (tournament.auditor.views) from
-the tournament's events and view calls; `read_artifacts(dir_or_url)` reads the published
-folder into an ArtifactsView. These are the I/O edges; the checks are pure
-(tournament.auditor.verify). The chain side will move onto the block-pinned reader
-(tournament.chain.reader); its output stays a ChainView.
+`read_chain_view(w3, deployment, round_id, reader=None, block="latest")` fills a ChainView
+(tournament.auditor.views) from the tournament's events and views, all read at ONE block by
+the block-pinned `tournament.chain.reader.ChainReader` (pass a `reader` to audit at its pin,
+e.g. the block a watchtower found a proposal at); `read_artifacts(dir_or_url)` reads the
+published folder into an ArtifactsView. These are the I/O edges; the checks are pure
+(tournament.auditor.verify).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import json
 import logging
 from pathlib import Path
 from typing import Any, Optional
+
+from eth_utils import to_checksum_address
 
 from tournament.auditor.views import (
     ArtifactsView,
@@ -23,14 +26,14 @@ from tournament.auditor.views import (
     StakeView,
     VetoView,
 )
+from tournament.chain.reader import BlockSpec, ChainReader
 from tournament.protocol.artifacts import ArtifactsError, parse_manifest
 from tournament.protocol.constants import MANIFEST_NAME
 
-__all__ = ["NMR_INITIAL_SUPPLY_WEI", "read_artifacts", "read_chain_view", "read_receipts_dir", "read_targets_source"]
+__all__ = ["NMR_INITIAL_SUPPLY_WEI", "chain_view", "read_artifacts", "read_chain_view", "read_receipts_dir", "read_targets_source"]
 
 log = logging.getLogger(__name__)
 
-ZERO32 = b"\x00" * 32
 NMR_INITIAL_SUPPLY_WEI = 11_000_000 * 10**18   # protocol: minted once at deployment, never again
 
 
@@ -89,148 +92,108 @@ def _read_artifacts_http(base_url: str) -> ArtifactsView:
 
 # ------------------------------------------------------------------ edges: chain
 
-def _hex(value: Any) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    return str(value)
+# (chain id, NMR address) -> total supply at the deployment block: it never changes, and an
+# explorer audits many rounds (one archive read per process, not per round).
+_INITIAL_SUPPLY: dict[tuple[int, str], int] = {}
 
 
-def read_chain_view(w3: Any, deployment: Any, round_id: int, *, tournament: Any = None, nmr: Any = None,
-                    cache: Optional[dict] = None) -> ChainView:
-    """Read one round's events and views. `cache` (a dict) shares whole-tournament event
-    lists (signer sets, burns) between rounds of one request."""
-    from eth_utils import to_checksum_address
+def read_chain_view(w3: Any, deployment: Any, round_id: int, *, reader: Optional[ChainReader] = None,
+                    block: BlockSpec = "latest", confirmations: int = 0) -> ChainView:
+    """One round's chain state at ONE block: `reader`'s pin, or a reader pinned at `block`
+    (minus `confirmations`) built on `w3` and `deployment` (which may be None with a reader)."""
+    if reader is None:
+        reader = ChainReader(w3, deployment, block, confirmations=confirmations)
+    return chain_view(reader, round_id)
 
-    from tournament.chain.client import PHASES, fetch_events, nmr_contract, tournament_contract
 
-    tournament = tournament or tournament_contract(w3, deployment)
-    nmr = nmr or nmr_contract(w3, deployment)
-    cache = {} if cache is None else cache
-    start = int(deployment.deploy_block)
-    head = w3.eth.get_block("latest")
-    to_block = int(head["number"])
-    by_round = {"roundId": round_id}
+def chain_view(reader: ChainReader, round_id: int) -> ChainView:
+    """Every view and event of the round the auditor checks, read by `reader` at its pinned block:
+    getRound and phase in one batch, the round's events in one paged scan, the stakes in
+    JSON-RPC batches (never one call per stake)."""
+    state = reader.round(round_id, with_opened_block=False)
+    view = ChainView(round_id=round_id, chain_id=reader.chain_id, tournament=str(reader.tournament.address),
+                     now=reader.now(), phase=state.phase.label, close_time=int(state.close_time),
+                     resolve_time=int(state.resolve_time), config=state.config.as_abi_dict(),
+                     staked_count=int(state.staked_count), total_at_risk_wei=int(state.total_at_risk_wei))
+    view.live_ids_hash = state.live_ids_hash   # (v2) None on a v1 contract
+    view.receipt_signers = _receipt_signers(reader)
+    events = reader.round_events(round_id)
 
-    get_round = tournament.functions.getRound(round_id)
-    round_state = _struct(get_round.call(), get_round.abi["outputs"][0]["components"])
-    close_time, resolve_time = round_state["closeTime"], round_state["resolveTime"]
-    staked_count, total_at_risk = round_state["stakedCount"], round_state["totalAtRisk"]
-    config_dict = {name: int(value) for name, value in round_state["config"].items()}
-    phase_index = tournament.functions.phase(round_id).call()
-
-    def events(name: str, filters: Optional[dict] = by_round) -> list:
-        key = (name, tuple(sorted((filters or {}).items())), to_block)
-        if key not in cache:
-            cache[key] = fetch_events(getattr(tournament.events, name), start, to_block, argument_filters=filters)
-        return cache[key]
-
-    view = ChainView(round_id=round_id, chain_id=int(w3.eth.chain_id), tournament=tournament.address,
-                     now=int(head["timestamp"]), phase=PHASES[phase_index], close_time=int(close_time),
-                     resolve_time=int(resolve_time), config=config_dict, staked_count=int(staked_count),
-                     total_at_risk_wei=int(total_at_risk))
-    if "liveIdsHash" in round_state:   # (v2)
-        view.live_ids_hash = bytes(round_state["liveIdsHash"])
-    view.receipt_signers = _receipt_signers(tournament, events)
-
-    latest: dict[int, Any] = {}
-    commitment: dict[int, bytes] = {}
     # The contract refuses stake changes after close, so the last event is the stake at close.
-    for event in events("StakeChanged"):
-        model_id = int(event["args"]["modelId"])
-        latest[model_id] = event
-        if bytes(event["args"]["submissionHash"]) != ZERO32:
-            commitment[model_id] = bytes(event["args"]["submissionHash"])
-    for model_id, event in sorted(latest.items()):
-        args = event["args"]
-        if int(args["total"]) == 0:
-            continue
-        (amount, _cm, _mm), closed = tournament.functions.getStake(round_id, model_id).call()
+    for model_id, stake in sorted(reader.stakes(round_id).items()):
         view.stakes[model_id] = StakeView(
-            model_id, to_checksum_address(args["owner"]), int(args["total"]), int(args["corrMult"]),
-            int(args["mmcMult"]), commitment.get(model_id, ZERO32), int(amount), bool(closed),
-            _hex(event["transactionHash"]))
+            model_id, stake.owner, stake.event_total_wei, stake.corr_mult, stake.mmc_mult, stake.submission_hash,
+            stake.amount_wei, stake.closed, stake.changed_tx)
 
-    for event in events("ResultsProposed"):
-        args = event["args"]
+    for event in events.of("ResultsProposed"):
+        args = event.args
         proposal = ProposalView(int(args["attempt"]), bytes(args["resultsRoot"]), bytes(args["artifactsHash"]),
                                 int(args["leafCount"]), int(args["payoutFactor"]), int(args["reserve"]),
                                 int(args["challengeEnd"]), int(args["signerSetVersion"]),
-                                _hex(event["transactionHash"]), int(event["blockNumber"]))
+                                event.tx_hash, event.block_number)
         if "scoredAtRisk" in args:   # (v2)
             proposal.scored_at_risk_wei = int(args["scoredAtRisk"])
-        _read_signatures(w3, tournament, proposal)
+        _read_signatures(reader, proposal)
         view.proposals.append(proposal)
-    for event in events("ResultsVetoed"):
-        args = event["args"]
+    for event in events.of("ResultsVetoed"):
+        args = event.args
         view.vetoes.append(VetoView(int(args["attempt"]), to_checksum_address(args["guardian"]), args["reason"],
-                                    _hex(event["transactionHash"])))
-    for event in events("SignersUpdated", None):
-        args = event["args"]
-        version = int(args["version"])
-        view.signer_sets[version] = SignerSetView(version, [to_checksum_address(s) for s in args["signers"]],
-                                                  int(args["threshold"]))
-    for event in events("StakeSettled"):
-        args = event["args"]
+                                    event.tx_hash))
+    for version, signer_set in sorted(reader.signer_sets().items()):
+        view.signer_sets[version] = SignerSetView(version, list(signer_set.signers), signer_set.threshold)
+    for event in events.of("StakeSettled"):
+        args = event.args
         view.settled.setdefault(int(args["modelId"]), []).append(SettledView(
             int(args["modelId"]), to_checksum_address(args["owner"]), int(args["stake"]), int(args["status"]),
-            int(args["corr"]), int(args["mmc"]), int(args["payout"]), int(args["burned"]),
-            _hex(event["transactionHash"])))
-    for event in events("StakeRefunded"):
-        args = event["args"]
+            int(args["corr"]), int(args["mmc"]), int(args["payout"]), int(args["burned"]), event.tx_hash))
+    for event in events.of("StakeRefunded"):
+        args = event.args
         view.refunds.setdefault(int(args["modelId"]), []).append(RefundView(
-            int(args["modelId"]), to_checksum_address(args["owner"]), int(args["amount"]),
-            _hex(event["transactionHash"])))
-    for event in events("RoundSettled"):
-        args = event["args"]
+            int(args["modelId"]), to_checksum_address(args["owner"]), int(args["amount"]), event.tx_hash))
+    for event in events.of("RoundSettled"):
+        args = event.args
         view.round_settled = {"rewards": int(args["rewards"]), "burned": int(args["burned"]),
-                              "reserveReleased": int(args["reserveReleased"]),
-                              "tx_hash": _hex(event["transactionHash"])}
-
-    # Supply: the whole tournament's burns against the token's fall since deployment.
-    try:
-        view.total_supply_wei = int(nmr.functions.totalSupply().call())
-        if "initial_supply" not in cache:
-            try:
-                cache["initial_supply"] = int(nmr.functions.totalSupply().call(block_identifier=start))
-            except Exception as error:  # a pruned node has no state at the deploy block
-                log.info("no historical state (%s); using the protocol's fixed initial supply", error)
-                cache["initial_supply"] = NMR_INITIAL_SUPPLY_WEI
-        view.initial_supply_wei = cache["initial_supply"]
-        view.tournament_burns_wei = sum(int(e["args"]["burned"]) for e in events("StakeSettled", None))
-        zero = "0x" + "00" * 20
-        key = ("burns", to_block)
-        if key not in cache:
-            cache[key] = fetch_events(nmr.events.Transfer, start, to_block, argument_filters={"to": zero})
-        view.other_burns_wei = sum(int(e["args"]["value"]) for e in cache[key]
-                                   if e["args"]["from"].lower() != tournament.address.lower())
-    except Exception as error:  # an archive-less RPC cannot read the supply at deployment
-        log.warning("supply check skipped: %s", error)
-        view.initial_supply_wei = view.total_supply_wei = view.tournament_burns_wei = None
+                              "reserveReleased": int(args["reserveReleased"]), "tx_hash": event.tx_hash}
+    _read_supply(reader, view)
     return view
 
 
-def _struct(value: Any, components: list) -> dict:
-    """A web3 tuple as a dict by the ABI's component names (nested tuples too)."""
-    out = {}
-    for item, part in zip(components, value):
-        if item["type"] == "tuple":
-            part = _struct(part, item["components"])
-        out[item["name"]] = part
-    return out
+def _read_supply(reader: ChainReader, view: ChainView) -> None:
+    """Supply: the whole tournament's burns against the token's fall since deployment, at the pin."""
+    try:
+        view.total_supply_wei = reader.total_supply_wei()
+        view.initial_supply_wei = _initial_supply(reader)
+        view.tournament_burns_wei = sum(int(e.args["burned"]) for e in reader.events("StakeSettled"))
+        tournament = str(reader.tournament.address).lower()
+        view.other_burns_wei = sum(int(e.args["value"]) for e in reader.token_burns()
+                                   if str(e.args["from"]).lower() != tournament)
+    except Exception as error:  # an archive-less RPC cannot read the supply at deployment
+        log.warning("supply check skipped: %s", error)
+        view.initial_supply_wei = view.total_supply_wei = view.tournament_burns_wei = None
 
 
-def _receipt_signers(tournament: Any, events: Any) -> Optional[list[str]]:
+def _initial_supply(reader: ChainReader) -> int:
+    """The NMR supply at the deployment block (cached per process once read)."""
+    key = (reader.chain_id, str(reader.nmr.address).lower())
+    if key not in _INITIAL_SUPPLY:
+        try:
+            _INITIAL_SUPPLY[key] = reader.total_supply_wei(block=int(reader.deployment.deploy_block))
+        except Exception as error:  # a pruned node has no state at the deploy block
+            log.info("no historical state (%s); using the protocol's fixed initial supply", error)
+            return NMR_INITIAL_SUPPLY_WEI
+    return _INITIAL_SUPPLY[key]
+
+
+def _receipt_signers(reader: ChainReader) -> Optional[list[str]]:
     """(v2) The current RECEIPT_ROLE holders, replayed from RoleGranted/RoleRevoked; None on a v1 contract."""
-    from eth_utils import to_checksum_address
-
-    if not any(item.get("name") == "RECEIPT_ROLE" for item in tournament.abi):
+    if not any(item.get("name") == "RECEIPT_ROLE" for item in reader.tournament.abi):
         return None
-    role = bytes(tournament.functions.RECEIPT_ROLE().call())
-    changes = [(e, True) for e in events("RoleGranted", {"role": role})]
-    changes += [(e, False) for e in events("RoleRevoked", {"role": role})]
+    role = reader.role_id("RECEIPT_ROLE")
+    changes = [(e, True) for e in reader.events("RoleGranted", {"role": role})]
+    changes += [(e, False) for e in reader.events("RoleRevoked", {"role": role})]
     holders: dict[str, bool] = {}
-    for event, granted in sorted(changes, key=lambda c: (c[0]["blockNumber"], c[0]["logIndex"])):
-        holders[to_checksum_address(event["args"]["account"])] = granted
+    for event, granted in sorted(changes, key=lambda c: (c[0].block_number, c[0].log_index)):
+        holders[to_checksum_address(event.args["account"])] = granted
     return sorted(a for a, held in holders.items() if held)
 
 
@@ -259,16 +222,14 @@ def read_targets_source(url_or_file: str) -> bytes:
     return Path(text).read_bytes()
 
 
-def _read_signatures(w3: Any, tournament: Any, proposal: ProposalView) -> None:
+def _read_signatures(reader: ChainReader, proposal: ProposalView) -> None:
     """Signatures are not in events: decode them from the proposeResults calldata."""
-    try:
-        tx = w3.eth.get_transaction(proposal.tx_hash)
-        function, params = tournament.decode_function_input(tx["input"])
-    except Exception as error:  # e.g. sent through a multisig wrapper: the outer calldata is not ours
-        log.warning("cannot decode the calldata of %s: %s", proposal.tx_hash, error)
+    call = reader.proposal_calldata(proposal.tx_hash)
+    if call is None:   # e.g. sent through a multisig wrapper: the outer calldata is not ours
         return
-    if function.fn_name != "proposeResults":
-        log.warning("%s calls %s, not proposeResults", proposal.tx_hash, function.fn_name)
+    name, params = call
+    if name != "proposeResults":
+        log.warning("%s calls %s, not proposeResults", proposal.tx_hash, name)
         return
     results = params["results"]
     if isinstance(results, (tuple, list)):
@@ -280,4 +241,3 @@ def _read_signatures(w3: Any, tournament: Any, proposal: ProposalView) -> None:
     proposal.calldata_results = {k: (bytes(v) if isinstance(v, (bytes, bytearray)) else int(v))
                                  for k, v in dict(results).items()}
     proposal.signatures = [bytes(s) for s in params["signatures"]]
-

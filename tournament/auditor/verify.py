@@ -533,7 +533,10 @@ def _compare_scores(audit: _Audit, chain: ChainView, posted: dict[int, Leaf], re
             continue
         if mine.status != SCORED:
             continue
-        for name, value, nanos in (("corr", mine.corr, leaf.corr_nanos), ("mmc", mine.mmc, leaf.mmc_nanos)):
+        for name, raw, nanos in (("corr", mine.corr, leaf.corr_nanos), ("mmc", mine.mmc, leaf.mmc_nanos)):
+            # A leaf carries the score clipped to [-1, 1] (to_nanos): an honest |mmc| > 1 is posted
+            # as +-1e9 nanos, so the comparison is with the clipped recomputed score.
+            value = None if raw is None else min(1.0, max(-1.0, float(raw)))
             if value is None or not abs(value - nanos * NANOS) <= SCORE_TOLERANCE:
                 audit.fail(model_id, name, f"{value:.9f}", f"{nanos * NANOS:.9f}",
                            f"posted {name} is {abs((value or 0) - nanos * NANOS):.3g} from the recomputed score "

@@ -3,13 +3,15 @@
 Callers outside tournament/chain never touch web3 contract objects: they ask for a call here
 (`calls.stake(...)`) and hand it to `Transactor.transact` / `.call`. Arguments are passed as
 the contract takes them (ABI order), so a contract change touches only its callers' values.
-`model_created(receipt)` decodes the ModelCreated event of a createModel receipt.
+`model_created(receipt)` decodes the ModelCreated event of a createModel receipt;
+`receipt_events(receipt, name)` any tournament event a receipt carries.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from web3 import Web3
+from web3.logs import DISCARD
 
 from tournament.chain.contracts import Deployment, nmr_contract, tournament_contract
 
@@ -80,7 +82,15 @@ class Calls:
     def fund_rewards(self, amount_wei: int) -> Any:
         return self.tournament.functions.fundRewards(amount_wei)
 
+    def pause(self) -> Any:
+        return self.tournament.functions.pause()
+
     # receipts
+    def receipt_events(self, receipt: Any, name: str) -> list[dict]:
+        """The arguments of every `name` event of the tournament in a receipt, in log order
+        (logs of other contracts or events are skipped)."""
+        return [dict(e["args"]) for e in self.tournament.events[name]().process_receipt(receipt, errors=DISCARD)]
+
     def model_created(self, receipt: Any) -> int:
         """The model id a createModel receipt created."""
         events = self.tournament.events.ModelCreated().process_receipt(receipt)

@@ -4,12 +4,14 @@
     reader = ChainReader(w3, deployment, block="finalized") # or "safe", or an int block number
     reader = ChainReader(w3, deployment, confirmations=3)   # head minus 3 blocks
     reader.block_number, reader.block_hash, reader.now()    # the pin; now() = THE chain time
+    reader.block_gas_limit                                  # of the pinned block
     reader.at(block) -> ChainReader                         # same RPC, scanner and caches, another pin
 
   Round (everything at the pinned block):
     round(round_id) -> RoundState        every getRound field, phase (Phase IntEnum), opened_block
     phase(round_id) -> Phase
-    opened_block(round_id) -> int|None   block of its RoundOpened (found once, cached per process)
+    opened_block(round_id, hint=None) -> int|None  block of its RoundOpened (found once, cached per
+                                         process; a remembered `hint` block is checked first)
     round_events(round_id) -> RoundEvents every event indexed by the round (RoundOpened,
                                          StakeChanged, ResultsProposed, ResultsVetoed, StakeSettled,
                                          StakeRefunded, RoundSettled), ONE paged scan from opened_block
@@ -29,6 +31,9 @@
     balances(address) -> Balances        eth, NMR and tournament wallet of one address (one batch)
     wallet_balance_wei(a), token_balance_wei(a), allowance_wei(owner, spender), permit_nonce(owner)
     total_supply_wei(block=None), reward_pool_wei(), eip712_domain(), results_digest(results_tuple)
+    tournament_time()                    the contract's clock (v2: chain time minus paused time)
+    refundable_at(round_id)              tournament time from which unsettled stakes are refundable
+    has_role(role, address), paused()    role is the role's bytes32 id or its name ("GUARDIAN_ROLE")
     events(name, argument_filters=None, from_block=None) -> [EventLog]  any tournament event
     token_burns() -> [EventLog]          NMR Transfer events to the zero address
     owner_stake_changes(owner), owner_outcomes(owner) -> [EventLog]  (participant status/history)
@@ -58,7 +63,7 @@ from tournament.chain.errors import ChainError, TransactionReverted, abi_of, dec
 from tournament.chain.events import LogScanner
 from tournament.chain.rpc import batched, execute_batch, rpc, use_retry_policy
 from tournament.chain.types import (Config, EventLog, ModelInfo, Phase, RoundEvents, RoundState, SignerSet,
-                                    StakeState, ZERO32, decode_struct, stake_commitments)
+                                    StakeState, decode_struct, stake_commitments)
 
 __all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
 
@@ -140,6 +145,7 @@ class ChainReader:
         self.block_number = int(header["number"])
         self.block_hash = _hex(header["hash"])
         self._timestamp = int(header["timestamp"])
+        self.block_gas_limit = int(header.get("gasLimit") or 0)
         self._memo: dict[Any, Any] = {}
         self._event_by_topic = {
             _hex(Web3.keccak(text=f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})")): e["name"]
@@ -216,17 +222,27 @@ class ChainReader:
                         tx_hash=_hex(raw["transactionHash"]), address=str(raw["address"]))
 
     # ------------------------------------------------------------------ rounds
-    def opened_block(self, round_id: int) -> Optional[int]:
-        """Block of the round's RoundOpened event at or before the pin; None if not opened."""
+    def opened_block(self, round_id: int, hint: Optional[int] = None) -> Optional[int]:
+        """Block of the round's RoundOpened event at or before the pin; None if not opened.
+
+        `hint` is a block remembered from an earlier process (e.g. the operator's state.json):
+        it is checked with one eth_getLogs of that block before any scan, never trusted."""
         key = (self.chain_id, self.tournament.address.lower(), int(round_id))
         if key in _OPENED_BLOCKS:
             block = _OPENED_BLOCKS[key]
             return block if block <= self.block_number else None
+        topics = [self._topic_of_event["RoundOpened"], _topic_of_uint(round_id)]
+        if isinstance(hint, int) and not isinstance(hint, bool) and 0 <= hint <= self.block_number:
+            at_hint = rpc(lambda: self.w3.eth.get_logs({"address": self.tournament.address, "topics": topics,
+                                                         "fromBlock": hint, "toBlock": hint}),
+                          f"checking round {round_id}'s RoundOpened at block {hint}")
+            if at_hint:
+                _OPENED_BLOCKS[key] = int(hint)
+                return int(hint)
         # Round ids only increase, so a round opened after every lower round known here.
         earlier = [b for (c, t, r), b in _OPENED_BLOCKS.items() if c == key[0] and t == key[1] and r < round_id]
         start = max(earlier, default=int(self.deployment.deploy_block))
-        found = self._logs({"address": self.tournament.address,
-                            "topics": [self._topic_of_event["RoundOpened"], _topic_of_uint(round_id)]},
+        found = self._logs({"address": self.tournament.address, "topics": topics},
                            start, f"finding round {round_id}'s RoundOpened", first=True)
         if not found:
             return None
@@ -379,6 +395,31 @@ class ChainReader:
     def reward_pool_wei(self) -> int:
         return int(self._call(self.tournament.functions.rewardPool(), "reading the reward pool"))
 
+    def tournament_time(self) -> int:
+        """The contract's clock at the pin (v2: chain time minus the time spent paused); challenge
+        ends, results and settle timeouts run on it."""
+        return int(self._call(self.tournament.functions.tournamentTime(), "reading the tournament time"))
+
+    def refundable_at(self, round_id: int) -> int:
+        """Tournament time from which an accepted round's unsettled stakes are refundable (0: no results)."""
+        return int(self._call(self.tournament.functions.refundableAt(int(round_id)),
+                              f"reading round {round_id}'s refundableAt"))
+
+    def role_id(self, role: Union[str, bytes]) -> bytes:
+        """The bytes32 id of a role given by name ("GUARDIAN_ROLE"; DEFAULT_ADMIN_ROLE is zero) or id."""
+        if isinstance(role, (bytes, bytearray)):
+            return bytes(role)
+        name = str(role).upper()
+        name = name if name.endswith("_ROLE") else f"{name}_ROLE"
+        return bytes(32) if name == "DEFAULT_ADMIN_ROLE" else bytes(Web3.keccak(text=name))
+
+    def has_role(self, role: Union[str, bytes], address: str) -> bool:
+        return bool(self._call(self.tournament.functions.hasRole(self.role_id(role), to_checksum_address(address)),
+                               f"reading whether {address} holds {role!r}"))
+
+    def paused(self) -> bool:
+        return bool(self._call(self.tournament.functions.paused(), "reading the pause flag"))
+
     def eip712_domain(self) -> Any:
         """The raw eip712Domain() answer (see tournament.protocol.signing.domain_from_eip712_domain_call)."""
         return self._call(self.tournament.functions.eip712Domain(), "reading the EIP-712 domain")
@@ -475,5 +516,3 @@ def _abi_type(item: dict) -> str:
         return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
     return str(item["type"])
 
-
-__all__ += ["ZERO32"]

@@ -69,7 +69,9 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
 
     from tournament.auditor.readers import read_artifacts, read_chain_view, read_receipts_dir, read_targets_source
     from tournament.auditor.verify import verify_round
-    from tournament.chain.client import ChainError, connect, load_contracts
+    from tournament.chain.client import ChainError, Deployment, connect
+    from tournament.chain.reader import ChainReader
+    from tournament.chain.rpc import chain_id
     from tournament.protocol.receipts import ReceiptError
 
     try:  # the local inputs first: a bad receipts folder or targets source fails before any RPC call
@@ -80,11 +82,12 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
         sys.exit(2)
     try:
         w3 = connect(rpc_url)
-        deployment, tournament, nmr = load_contracts(w3, deployments_dir)
-        if tournament.functions.phase(round_id).call() == 0:
-            raise FileNotFoundError(f"round {round_id} was never opened on chain {w3.eth.chain_id} "
+        deployment = Deployment.load(chain_id(w3), deployments_dir)
+        reader = ChainReader(w3, deployment)   # one pinned block: the whole audit reads the chain as of it
+        if not reader.round(round_id, with_opened_block=False).exists:
+            raise FileNotFoundError(f"round {round_id} was never opened on chain {deployment.chain_id} "
                                     f"(tournament {deployment.tournament}); check --round and --rpc")
-        chain = read_chain_view(w3, deployment, round_id, tournament=tournament, nmr=nmr)
+        chain = read_chain_view(w3, deployment, round_id, reader=reader)
         view = read_artifacts(artifacts, round_id) if chain.proposals else _optional_artifacts(artifacts, round_id)
     except (ChainError, FileNotFoundError, OSError, requests.RequestException) as error:
         click.echo(f"error: {error}", err=True)

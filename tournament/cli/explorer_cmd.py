@@ -16,19 +16,26 @@ import click
                    "<roundId>/ folders, or an http(s) base URL. Without it rounds show no audit of scores.")
 @click.option("--deployments", "deployments_dir", default=None, envvar="TOURNAMENT_DEPLOYMENTS",
               help="Folder with <chainId>.json deployment files (default: ./deployments).")
+@click.option("--api", "submissions_url", default=None, envvar="TOURNAMENT_API",
+              help="Submission API base URL, for uploads from the staking page (/stake).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8600, show_default=True, type=int)
-def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, host: str, port: int) -> None:
-    """Serve the explorer: rounds, stakes, models, transactions, addresses, with audit verdicts."""
+def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, submissions_url: str | None,
+             host: str, port: int) -> None:
+    """Serve the explorer (rounds, stakes, models, transactions, addresses, audit verdicts) and the
+    staking page (/stake) on a production WSGI server (waitress)."""
+    import waitress
+
     from tournament.chain.errors import ChainError
     from tournament.auditor.explorer.app import create_app
 
     try:
-        app = create_app(rpc_url, artifacts, deployments_dir)
+        app = create_app(rpc_url, artifacts, deployments_dir, submissions_url=submissions_url)
     except ChainError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"explorer on http://{host}:{port}/ (chain {rpc_url}); Ctrl-C stops it")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    click.echo(f"explorer on http://{host}:{port}/ and staking on http://{host}:{port}/stake/ "
+               f"(chain {rpc_url}); Ctrl-C stops it")
+    waitress.serve(app, host=host, port=port, threads=8, channel_timeout=30, ident="tournament-explorer")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,10 @@ from typing import Any
 
 from web3 import Web3
 
-from tournament.chain.client import PHASES, Deployment, Transactor, tournament_contract, with_retries
+from tournament.chain.calls import Calls
+from tournament.chain.client import Deployment, Transactor
+from tournament.chain.reader import ChainReader
+from tournament.chain.types import Phase
 
 __all__ = ["GuardianError", "pause", "veto"]
 
@@ -29,20 +32,19 @@ def veto(w3: Web3, deployment: Deployment, guardian: Any, round_id: int, reason:
     reason = " ".join(str(reason).split())
     if not reason:
         raise GuardianError(f"round {round_id}: a veto needs a reason (it is published in ResultsVetoed)")
-    contract = tournament_contract(w3, deployment)
-    phase = PHASES[with_retries(lambda: contract.functions.phase(round_id).call(), f"reading round {round_id}")]
-    if phase != "Proposed":
-        shown = "not opened" if phase == "None" else phase
+    # Read at the head: a veto must see the latest state (the contract re-checks it anyway).
+    phase = ChainReader(w3, deployment).phase(round_id)
+    if phase != Phase.PROPOSED:
+        shown = "not opened" if phase == Phase.NONE else phase.label
         raise GuardianError(f"round {round_id} is {shown}: only Proposed results (inside the challenge window) "
                             "can be vetoed")
     sender = Transactor(w3, guardian, confirmations=confirmations)
-    return sender.transact(contract.functions.veto(round_id, reason), f"vetoing round {round_id}")
+    return sender.transact(Calls(w3, deployment).veto(round_id, reason), f"vetoing round {round_id}")
 
 
 def pause(w3: Web3, deployment: Deployment, guardian: Any, confirmations: int = 0) -> dict:
     """Pauses the tournament (the tournament clock stops); returns the receipt."""
-    contract = tournament_contract(w3, deployment)
-    if with_retries(lambda: contract.functions.paused().call(), "reading the paused flag"):
+    if ChainReader(w3, deployment).paused():
         raise GuardianError("the tournament is already paused")
     sender = Transactor(w3, guardian, confirmations=confirmations)
-    return sender.transact(contract.functions.pause(), "pausing the tournament")
+    return sender.transact(Calls(w3, deployment).pause(), "pausing the tournament")

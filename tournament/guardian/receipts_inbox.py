@@ -31,7 +31,6 @@ __all__ = ["RECEIPT_ROLE", "Receipt", "ReceiptChecker", "ReceiptRejected", "Rece
 log = logging.getLogger(__name__)
 
 RECEIPT_ROLE = keccak(b"RECEIPT_ROLE")          # AccessControl role id, as the v2 contract defines it
-RECEIPT_TYPE = "UploadReceipt(uint256 roundId,uint256 modelId,bytes32 submissionHash,uint64 receivedAt)"
 MAX_RECEIPT_FILE_BYTES = 1 << 20
 
 
@@ -106,32 +105,20 @@ def parse_receipt(data: Any) -> Receipt:
 
 def receipt_digest(domain: signing.Domain, receipt: Receipt) -> bytes:
     """The EIP-712 digest the submission service signs (the contract's `receiptDigest`)."""
-    if hasattr(signing, "receipt_digest"):      # signing v2 (branch round-scoring) owns the type
-        return signing.receipt_digest(domain, signing.UploadReceipt(
-            receipt.round_id, receipt.model_id, receipt.submission_hash, receipt.received_at))
-    from eth_abi import encode as abi_encode
-    struct_hash = keccak(abi_encode(["bytes32", "uint256", "uint256", "bytes32", "uint64"],
-                                    [keccak(RECEIPT_TYPE.encode()), receipt.round_id, receipt.model_id,
-                                     receipt.submission_hash, receipt.received_at]))
-    return keccak(b"\x19\x01" + signing.domain_separator(domain) + struct_hash)
+    return signing.receipt_digest(domain, _upload_receipt(receipt))
+
+
+def _upload_receipt(receipt: Receipt) -> signing.UploadReceipt:
+    return signing.UploadReceipt(receipt.round_id, receipt.model_id, receipt.submission_hash, receipt.received_at)
 
 
 def recover_receipt_signer(domain: signing.Domain, receipt: Receipt) -> str:
-    """The address that signed `receipt`; the contract's rules: v in {27, 28}, low s, recoverable."""
-    from eth_keys import keys
-    from eth_keys.exceptions import BadSignature, ValidationError
-
-    v, r, s = signing.split_signature(receipt.signature)
-    if v not in (27, 28):
-        raise ReceiptRejected("bad_signature", f"signature v must be 27 or 28, got {v}")
-    if not (0 < r < signing.SECP256K1_N and 0 < s <= signing.SECP256K1_N // 2):
-        raise ReceiptRejected("bad_signature", "signature r/s out of range or high s (malleable)")
+    """The address that signed `receipt`, by the contract's rules (tournament.protocol.signing:
+    v in {27, 28}, low s, recoverable); ReceiptRejected("bad_signature") otherwise."""
     try:
-        public_key = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(
-            receipt_digest(domain, receipt))
-    except (BadSignature, ValidationError) as error:
-        raise ReceiptRejected("bad_signature", f"signature does not recover to any key: {error}") from None
-    return public_key.to_checksum_address()
+        return signing.recover_receipt_signer(domain, _upload_receipt(receipt), receipt.signature)
+    except signing.SigningError as error:
+        raise ReceiptRejected("bad_signature", str(error)) from None
 
 
 # ------------------------------------------------------------------ the checks
@@ -140,7 +127,7 @@ class ReceiptChecker:
     """Checks receipts against the chain: the signer's RECEIPT_ROLE and the stake's commitments.
 
     `has_role(address) -> bool` and `commitments(round_id, model_id) -> set of 32-byte hashes`
-    are injected (`for_chain` builds them from web3), so the rules are testable without a node.
+    are injected (`for_chain` builds them from a ChainReader), so the rules are testable without a node.
     """
 
     def __init__(self, domain: signing.Domain, has_role: Callable[[str], bool],
@@ -150,21 +137,22 @@ class ReceiptChecker:
         self.commitments = commitments
 
     @classmethod
-    def for_chain(cls, w3, tournament, deploy_block: int) -> "ReceiptChecker":
-        from tournament.chain.client import fetch_events, with_retries
+    def for_chain(cls, reader: Any, follow_head: bool = True) -> "ReceiptChecker":
+        """The rules on the chain `reader` (a tournament.chain.reader.ChainReader) reads: with
+        `follow_head`, each check re-pins at the head minus the reader's confirmations (a role
+        granted or revoked since counts); without, everything is read at the reader's block."""
+        domain = signing.domain_from_eip712_domain_call(reader.eip712_domain(), expect_version=None)
 
-        domain = signing.domain_from_eip712_domain_call(
-            with_retries(lambda: tournament.functions.eip712Domain().call(), "reading the EIP-712 domain"),
-            expect_version=None)
+        def current() -> Any:
+            return reader.at("latest", reader.confirmations) if follow_head else reader
 
         def has_role(address: str) -> bool:
-            return bool(with_retries(lambda: tournament.functions.hasRole(RECEIPT_ROLE, address).call(),
-                                     "reading RECEIPT_ROLE"))
+            return bool(current().has_role(RECEIPT_ROLE, address))
 
         def commitments(round_id: int, model_id: int) -> set[bytes]:
-            events = fetch_events(tournament.events.StakeChanged, deploy_block,
-                                  argument_filters={"roundId": round_id, "modelId": model_id})
-            return {bytes(e["args"]["submissionHash"]) for e in events} - {b"\x00" * 32}
+            changes = current().round_events(round_id).of("StakeChanged")
+            return {bytes(e.args["submissionHash"]) for e in changes
+                    if int(e.args["modelId"]) == int(model_id)} - {b"\x00" * 32}
 
         return cls(domain, has_role, commitments)
 

@@ -26,7 +26,6 @@ log line; vetoes, errors and warnings also go to the apprise notifiers. `serve_h
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -39,10 +38,14 @@ from typing import Any, Callable, Optional, Sequence
 from eth_hash.auto import keccak
 
 from tournament.auditor.audit import Finding, read_artifacts, read_chain_view, verify_round
-from tournament.chain.client import PHASES, Deployment, Transactor, fetch_events, tournament_contract, with_retries
+from tournament.chain.client import Deployment, Transactor
+from tournament.chain.reader import ChainReader
+from tournament.chain.types import Phase
+from tournament.guardian.actions import veto as guardian_veto
 from tournament.guardian.receipts_inbox import (Receipt, ReceiptChecker, ReceiptRejected, ReceiptsInbox,
                                                 parse_receipt)
-from tournament.protocol.artifacts import MANIFEST_NAME, SUBMISSIONS_DIR, TARGETS_NAME
+from tournament.protocol.artifacts import MANIFEST_NAME
+from tournament.targets.client import fetch_targets
 
 __all__ = ["AlertSink", "GUARDIAN_ROLE", "Proposal", "Verdict", "WatchError", "WatchSettings", "Watchtower",
            "fetch_published_targets", "first_reason", "serve_http"]
@@ -50,7 +53,7 @@ __all__ = ["AlertSink", "GUARDIAN_ROLE", "Proposal", "Verdict", "WatchError", "W
 log = logging.getLogger(__name__)
 
 GUARDIAN_ROLE = keccak(b"GUARDIAN_ROLE")
-PROPOSED = PHASES.index("Proposed")
+PROPOSED = Phase.PROPOSED
 STATE_NAME = "state.json"
 MAX_REASON_CHARS = 300           # the reason is stored in an event: one short line
 VETO_PENDING_WAIT_S = 60.0       # how long a pass waits for a veto of ours still in the mempool
@@ -187,40 +190,9 @@ class Metrics:
 # ------------------------------------------------------------------ inputs
 
 def fetch_published_targets(source: str, round_id: int) -> bytes:
-    """The round's targets from the targets source, byte for byte.
-
-    Uses `tournament.targets.fetch_targets` (the targets source client) when it is installed;
-    until then: an http(s) base URL (`{url}/v1/rounds/{round}/targets`), a folder with
-    `<round>/targets.csv`, or one file.
-    """
-    try:
-        from tournament.targets import fetch_targets  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from tournament.targets.client import fetch_targets  # type: ignore[no-redef]
-        except ImportError:
-            fetch_targets = _fetch_targets_fallback  # type: ignore[assignment]
+    """The round's targets from the targets source, byte for byte (`tournament.targets.client.fetch_targets`:
+    an http(s) URL, a folder written by `tournament targets publish`, or one file)."""
     return fetch_targets(source, round_id)
-
-
-def _fetch_targets_fallback(source: str, round_id: int) -> bytes:
-    if source.startswith(("http://", "https://")):
-        import requests
-
-        url = (source.replace("{round}", str(round_id)) if "{round}" in source
-               else f"{source.rstrip('/')}/v1/rounds/{round_id}/targets")
-        response = requests.get(url, timeout=30)
-        if response.status_code != 200:
-            raise FileNotFoundError(f"{url}: HTTP {response.status_code}; round {round_id}'s targets not available")
-        return response.content
-    path = Path(source.replace("{round}", str(round_id)))
-    if path.is_file():
-        return path.read_bytes()
-    for candidate in (path / str(round_id) / TARGETS_NAME, path / f"{round_id}.csv"):
-        if candidate.is_file():
-            return candidate.read_bytes()
-    raise FileNotFoundError(f"targets source {path}: no {path / str(round_id) / TARGETS_NAME}; "
-                            f"round {round_id}'s targets are not published there")
 
 
 def artifacts_location(base: str, round_id: int) -> str:
@@ -280,17 +252,6 @@ class WatchState:
 # ------------------------------------------------------------------ the watchtower
 
 VetoFn = Callable[..., dict]
-# The v2 auditor (tournament.auditor.verify) takes the targets source's bytes and handed-in receipts.
-_AUDITOR_TAKES_INPUTS = {"targets_source", "receipts"} <= set(inspect.signature(verify_round).parameters)
-
-
-def _default_veto() -> VetoFn:
-    """The guardian's veto: tournament.guardian.actions.veto once it exists, the operator's until then."""
-    try:
-        from tournament.guardian.actions import veto  # type: ignore[import-not-found]
-    except ImportError:
-        from tournament.operator.pipeline import veto
-    return veto
 
 
 class Watchtower:
@@ -304,14 +265,15 @@ class Watchtower:
         self.guardian = guardian
         self.settings = settings
         self.alerts = alerts or AlertSink()
-        self.veto_fn = veto or _default_veto()
+        self.veto_fn = veto or guardian_veto
         self.hook = hook
-        self.tournament = tournament_contract(w3, deployment)
+        # The root reader (contract bindings, log scanner); each pass pins its own confirmed block.
+        self.reader = ChainReader(w3, deployment, confirmations=settings.confirmations)
         self.metrics = Metrics()
         self.state = WatchState(settings.state_dir / STATE_NAME if settings.state_dir else None)
         receipts_dir = settings.receipts_dir or (settings.state_dir / "receipts" if settings.state_dir else None)
         self.inbox = ReceiptsInbox(receipts_dir) if receipts_dir else None
-        self.receipts = ReceiptChecker.for_chain(w3, self.tournament, int(deployment.deploy_block))
+        self.receipts = ReceiptChecker.for_chain(self.reader)   # hand-ins: checked at the head
         self.transactor = Transactor(w3, guardian, confirmations=settings.confirmations)
         self._warned: set[str] = set()
         self._errors: dict[str, str] = {}          # proposal key -> last error alerted
@@ -327,44 +289,44 @@ class Watchtower:
 
     def check_key(self) -> None:
         """The key must hold GUARDIAN_ROLE: a watchtower that cannot veto must not look like one."""
-        holds = with_retries(lambda: self.tournament.functions.hasRole(GUARDIAN_ROLE, self.guardian.address).call(),
-                             "reading GUARDIAN_ROLE")
-        if not holds:
+        if not self.reader.at("latest").has_role(GUARDIAN_ROLE, self.guardian.address):
             raise WatchError(f"{self.guardian.address} does not hold GUARDIAN_ROLE on tournament "
                              f"{self.deployment.tournament}; give the guardian's key (or ask the admin to grant it)")
 
-    def _round(self, round_id: int, block: Any = "latest") -> tuple[int, int, bytes, int]:
-        """(phase index, attempt, results root, challenge end) of a round at `block`."""
-        info = with_retries(lambda: self.tournament.functions.getRound(round_id).call(block_identifier=block),
-                            f"reading round {round_id}")
-        phase = with_retries(lambda: self.tournament.functions.phase(round_id).call(block_identifier=block),
-                             f"reading round {round_id}'s phase")
-        return int(phase), int(info[4]), bytes(info[9]), int(info[7])
+    @staticmethod
+    def _round(reader: ChainReader, round_id: int) -> tuple[Phase, int, bytes, int]:
+        """(phase, attempt, results root, challenge end) of a round at `reader`'s block."""
+        state = reader.round(round_id, with_opened_block=False)
+        return state.phase, int(state.attempt), bytes(state.results_root), int(state.challenge_end)
 
     def chain_now(self) -> int:
-        return int(with_retries(lambda: self.w3.eth.get_block("latest"), "reading the latest block")["timestamp"])
+        return self.reader.at("latest").now()
+
+    def confirmed_reader(self) -> ChainReader:
+        """A reader pinned at the confirmed block (`confirmations` behind the head)."""
+        return self.reader.at("latest", self.settings.confirmations)
 
     def confirmed_block(self) -> int:
-        head = int(with_retries(lambda: self.w3.eth.block_number, "reading the block number"))
-        return max(int(self.deployment.deploy_block), head - self.settings.confirmations)
+        return max(int(self.deployment.deploy_block), self.confirmed_reader().block_number)
 
     # -------------------------------------------------------------- finding proposals
-    def open_proposals(self, block: int) -> list[Proposal]:
-        """Every proposal whose round is still Proposed at that attempt at `block`; moves the cursor."""
+    def open_proposals(self, reader: ChainReader) -> list[Proposal]:
+        """Every proposal whose round is still Proposed at that attempt at `reader`'s block; moves the cursor."""
+        block = reader.block_number
         start = self.state.cursor if self.state.cursor is not None else int(self.deployment.deploy_block)
         start = min(start, block)
         latest: dict[int, Any] = {}
-        for event in fetch_events(self.tournament.events.ResultsProposed, start, block):
-            latest[int(event["args"]["roundId"])] = event       # chain order: the last one of a round counts
+        for event in reader.events("ResultsProposed", from_block=start):
+            latest[int(event.args["roundId"])] = event       # chain order: the last one of a round counts
         found = []
         for round_id, event in sorted(latest.items()):
-            args = event["args"]
-            phase, attempt, root, _end = self._round(round_id, block)
+            args = event.args
+            phase, attempt, root, _end = self._round(reader, round_id)
             if phase != PROPOSED or attempt != int(args["attempt"]) or root != bytes(args["resultsRoot"]):
                 continue
             found.append(Proposal(round_id, int(args["attempt"]), bytes(args["resultsRoot"]),
-                                  bytes(args["artifactsHash"]), int(args["challengeEnd"]), int(event["blockNumber"]),
-                                  "0x" + bytes(event["transactionHash"]).hex()))
+                                  bytes(args["artifactsHash"]), int(args["challengeEnd"]), event.block_number,
+                                  event.tx_hash))
         # Resume point: the oldest window still open (a restart must find it again), else past this block.
         self.state.cursor = min([p.block_number for p in found], default=block + 1)
         return found
@@ -375,8 +337,9 @@ class Watchtower:
         with self._lock:
             verdicts: list[Verdict] = []
             try:
-                block = self.confirmed_block()
-                proposals = self.open_proposals(block)
+                pinned = self.confirmed_reader()   # the pass reads, and audits, the chain as of this block
+                block = pinned.block_number
+                proposals = self.open_proposals(pinned)
             except Exception as error:
                 self.metrics.pass_errors.inc()
                 self.alerts.alert("watch_error", "watchtower: cannot read the chain",
@@ -397,7 +360,7 @@ class Watchtower:
             for proposal in undecided:
                 try:
                     self._warn_closing([proposal])
-                    verdict = self.handle(proposal)
+                    verdict = self.handle(proposal, pinned)
                 except Exception as error:  # even the handler's own trouble never stops the other rounds
                     verdict = Verdict(proposal.round_id, proposal.attempt, "ERROR", f"watchtower error: {error}",
                                       action="retry next pass")
@@ -435,12 +398,13 @@ class Watchtower:
         self.alerts.alert("audit_error", f"watchtower: round {proposal.round_id} audit could not run", reason,
                           logging.ERROR, round=proposal.round_id, attempt=proposal.attempt, reason=reason)
 
-    def handle(self, proposal: Proposal) -> Verdict:
-        """Audit one proposal; veto it on a real finding; record the decision."""
+    def handle(self, proposal: Proposal, reader: Optional[ChainReader] = None) -> Verdict:
+        """Audit one proposal (at `reader`'s block; default: the confirmed block now); veto it on a real
+        finding; record the decision."""
         self.alerts.event("audit_start", round=proposal.round_id, attempt=proposal.attempt,
                           challenge_end=proposal.challenge_end)
         try:
-            findings = self.audit(proposal)
+            findings = self.audit(proposal, reader)
         except Exception as error:
             reason = " ".join(f"audit could not run: {error}".split())[:MAX_REASON_CHARS]
             self._alert_error(proposal, reason)
@@ -498,9 +462,10 @@ class Watchtower:
             if time.monotonic() > deadline:
                 return "", "a transaction of the guardian is still pending", True
             time.sleep(0.5)
-        phase, attempt, root, _end = self._round(proposal.round_id)
+        # At the head, not the confirmed block: a veto already mined must be seen before sending another.
+        phase, attempt, root, _end = self._round(self.reader.at("latest"), proposal.round_id)
         if phase != PROPOSED or attempt != proposal.attempt or root != proposal.results_root:
-            return "", (f"the round is now {PHASES[phase]} at attempt {attempt}: this proposal was already vetoed "
+            return "", (f"the round is now {phase.label} at attempt {attempt}: this proposal was already vetoed "
                         "or its window closed"), False
         try:
             receipt = self.veto_fn(self.w3, self.deployment, self.guardian, proposal.round_id, reason,
@@ -511,9 +476,11 @@ class Watchtower:
         return "0x" + bytes(receipt["transactionHash"]).hex(), "", False
 
     # -------------------------------------------------------------- the audit
-    def audit(self, proposal: Proposal) -> list[Finding]:
-        """Every finding against `proposal` (empty: correct). Raises when the audit cannot run."""
-        chain = read_chain_view(self.w3, self.deployment, proposal.round_id, tournament=self.tournament)
+    def audit(self, proposal: Proposal, reader: Optional[ChainReader] = None) -> list[Finding]:
+        """Every finding against `proposal` (empty: correct), read at `reader`'s block (default: the
+        confirmed block now). Raises when the audit cannot run."""
+        reader = reader or self.confirmed_reader()
+        chain = read_chain_view(self.w3, self.deployment, proposal.round_id, reader=reader)
         current = chain.accepted
         if current is None or current.attempt != proposal.attempt or current.results_root != proposal.results_root:
             raise RuntimeError(f"round {proposal.round_id}: the chain no longer shows attempt {proposal.attempt} "
@@ -522,60 +489,14 @@ class Watchtower:
         artifacts = read_artifacts(location, proposal.round_id)
         targets = (fetch_published_targets(self.settings.targets_source, proposal.round_id)
                    if self.settings.targets_source else None)
-        receipts = self.inbox.valid_receipts(self.receipts, proposal.round_id) if self.inbox else []
-        findings: list[Finding] = []
-        if _AUDITOR_TAKES_INPUTS:
-            # The v2 auditor checks the targets against the source and the receipts itself.
-            report = verify_round(chain, artifacts, targets_source=targets,  # type: ignore[call-arg]
-                                  receipts=[r.to_json() for r in receipts])
-        else:
-            # Inputs first (targets, receipts), then the auditor's recomputation: a wrong input makes the
-            # recomputed scores disagree too, and the veto reason should name the cause, not a symptom.
-            if targets is not None:
-                findings += self._targets_findings(proposal.round_id, artifacts, targets)
-            findings += self._receipt_findings(chain, artifacts, receipts)
-            report = verify_round(chain, artifacts)
-        findings += report.findings
+        # Receipts are checked at the same block as the rest of the audit.
+        receipts = (self.inbox.valid_receipts(ReceiptChecker.for_chain(reader, follow_head=False), proposal.round_id)
+                    if self.inbox else [])
+        # The auditor checks the targets against the source and the receipts itself.
+        report = verify_round(chain, artifacts, targets_source=targets, receipts=[r.to_json() for r in receipts])
+        findings: list[Finding] = list(report.findings)
         self.alerts.event("audit_done", round=proposal.round_id, attempt=proposal.attempt, artifacts=location,
                           findings=len(findings), auditor_verdict=report.verdict)
-        return findings
-
-    def _targets_findings(self, round_id: int, artifacts, published: bytes) -> list[Finding]:
-        """(v1 auditor only) The artifacts must carry the targets source's file byte for byte."""
-        used = artifacts.get(TARGETS_NAME)
-        if used == published:
-            return []
-        found = "no targets.csv" if used is None else f"targets.csv with keccak256 0x{keccak(used).hex()[:16]}.."
-        return [Finding(round_id, None, "targets", f"the targets source's file (keccak256 0x{keccak(published).hex()[:16]}..)",
-                        found, "the round was scored against targets other than the published ones")]
-
-    def _receipt_findings(self, chain, artifacts, receipts: Sequence[Receipt]) -> list[Finding]:
-        """(v1 auditor only) A valid receipt of a stake's committed hash, received before close, binds the
-        artifacts to the file."""
-        from tournament.protocol.results import INVALID, leaves_from_json
-
-        try:
-            leaves = {leaf.model_id: leaf for leaf in leaves_from_json(artifacts.get("leaves.json") or b"[]")}
-        except Exception:   # the auditor already reports unreadable leaves
-            leaves = {}
-        findings = []
-        for receipt in sorted(receipts, key=lambda r: r.model_id):
-            stake = chain.stakes.get(receipt.model_id)
-            if stake is None or stake.submission_hash != receipt.submission_hash:
-                continue        # a receipt of an earlier, replaced commitment binds nothing
-            if receipt.received_at >= chain.close_time:
-                continue
-            prefix = f"{SUBMISSIONS_DIR}/{receipt.model_id}."
-            files = [content for path, content in artifacts.files.items() if path.startswith(prefix)]
-            if any(keccak(content) == receipt.submission_hash for content in files):
-                continue        # the file is there: the auditor's recomputation judges it
-            leaf = leaves.get(receipt.model_id)
-            if leaf is not None and leaf.status == INVALID:
-                findings.append(Finding(chain.round_id, receipt.model_id, "status", "SCORED", "INVALID",
-                                        "receipt shows the committed file was uploaded"))
-            else:
-                findings.append(Finding(chain.round_id, receipt.model_id, "file", "the committed file",
-                                        "missing from the artifacts", "receipt shows the committed file was uploaded"))
         return findings
 
     # -------------------------------------------------------------- receipts handed in

@@ -29,7 +29,7 @@ def live_ids_hash(content: bytes) -> bytes:
 
 def _open_round_call(ctx: StepContext, round_id: int, close_time: int, resolve_time: int, ids_hash: bytes):
     """The contract call that opens a round (the one place that knows openRound's arguments)."""
-    return ctx.tournament.functions.openRound(round_id, int(close_time), int(resolve_time), ids_hash)
+    return ctx.calls.open_round(round_id, int(close_time), int(resolve_time), ids_hash)
 
 
 def open_round(ctx: StepContext, round_id: int, close_time: int, resolve_time: int,
@@ -49,7 +49,7 @@ def open_round(ctx: StepContext, round_id: int, close_time: int, resolve_time: i
         folder.write(path.name, content)
         actions.append(f"wrote {path}")
     if ctx.chain.phase(round_id) == "None":
-        ctx.sender().settle_pending()   # an open sent by a crashed run may still be in flight
+        ctx.settle_pending()   # an open sent by a crashed run may still be in flight
     if ctx.chain.phase(round_id) == "None":
         ctx.transact(_open_round_call(ctx, round_id, close_time, resolve_time, live_ids_hash(content)),
                      f"opening round {round_id}", round_id, "open:sent")
@@ -57,11 +57,12 @@ def open_round(ctx: StepContext, round_id: int, close_time: int, resolve_time: i
         ctx.point("open:done")
     else:
         info = ctx.chain.get_round(round_id)
-        if bytes(info["liveIdsHash"]) != live_ids_hash(path.read_bytes()):
+        on_chain = bytes(info.live_ids_hash or b"")
+        if on_chain != live_ids_hash(path.read_bytes()):
             raise OperatorError(f"{path}: its keccak256 0x{live_ids_hash(path.read_bytes()).hex()} is not round "
-                                f"{round_id}'s liveIdsHash 0x{bytes(info['liveIdsHash']).hex()} on-chain; restore "
+                                f"{round_id}'s liveIdsHash 0x{on_chain.hex()} on-chain; restore "
                                 "the file published at open")
-        if (info["closeTime"], info["resolveTime"]) != (int(close_time), int(resolve_time)):
+        if (info.close_time, info.resolve_time) != (int(close_time), int(resolve_time)):
             log.warning("round %s is already open with close %s / resolve %s (asked %s / %s); keeping it",
-                        round_id, info["closeTime"], info["resolveTime"], close_time, resolve_time)
+                        round_id, info.close_time, info.resolve_time, close_time, resolve_time)
     return ctx.status(round_id, actions, "collect after the close time")

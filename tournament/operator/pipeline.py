@@ -4,7 +4,9 @@ The steps live in their own modules: `open_round` (publish live ids, open on-cha
 `collect` (fetch and hash-check every committed file), `propose` (score into the artifacts
 folder, collect m-of-n signatures, propose), `settle` (gas-sized batches; refunds of
 Refunding rounds and of stakes unsettled after settleTimeout). The work folder is
-`round_folder`; every chain read goes through `chain_reads`. `Operator` wires them to one
+`round_folder`; every chain read goes through `chain_reads` (one block-pinned ChainReader
+per step, re-pinned after each transaction) and every transaction is built by
+`tournament.chain.calls.Calls`. `Operator` wires them to one
 deployment and `run` does whatever the round's phase calls for, in order: each step first
 reads the chain, then does only what is still missing, so running it twice or rerunning
 after a crash finishes the round exactly once (the contract refuses a second proposal per
@@ -23,11 +25,13 @@ from typing import Callable, Optional, Sequence, Union
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from tournament.chain.client import Deployment, Transactor, nmr_contract
+from tournament.chain.calls import Calls
+from tournament.chain.client import Deployment, Transactor
 from tournament.guardian.actions import veto  # noqa: F401  (moved: import it from tournament.guardian.actions)
 from tournament.operator import collect as collect_step
 from tournament.operator import open_round as open_step
 from tournament.operator import propose as propose_step
+from tournament.chain.types import RoundState
 from tournament.operator.chain_reads import RoundReads
 from tournament.operator.common import OperatorError, RoundStatus, StakeInfo
 from tournament.operator.context import StepContext
@@ -68,10 +72,8 @@ class Operator:
         if transactor is None and operator_account is not None:
             transactor = Transactor(w3, operator_account, confirmations=confirmations,
                                     receipt_timeout_s=receipt_timeout_s)
-        reads = RoundReads(w3, deployment, lambda round_id: self.ctx.folder(round_id))
-        self.ctx = StepContext(w3, deployment, reads, self.work_dir, transactor, hook, poll_s)
-        self.tournament = reads.tournament
-        self.nmr = nmr_contract(w3, deployment)
+        reads = RoundReads(w3, deployment, lambda round_id: self.ctx.folder(round_id), confirmations)
+        self.ctx = StepContext(w3, deployment, reads, Calls(w3, deployment), self.work_dir, transactor, hook, poll_s)
         self.source = open_source(source)
         if signatures is None and signer_accounts:
             signatures = LocalKeySigners(signer_accounts)   # dev/test only: this process holds the keys
@@ -96,15 +98,19 @@ class Operator:
         return self.ctx.folder(round_id).artifacts
 
     def phase(self, round_id: int) -> str:
+        self.ctx.begin()
         return self.ctx.chain.phase(round_id)
 
-    def get_round(self, round_id: int) -> dict:
+    def get_round(self, round_id: int) -> RoundState:
+        self.ctx.begin()
         return self.ctx.chain.get_round(round_id)
 
     def now(self) -> int:
+        self.ctx.begin()
         return self.ctx.chain.now()
 
     def stakes_at_close(self, round_id: int) -> list[StakeInfo]:
+        self.ctx.begin()
         return self.ctx.chain.stakes_at_close(round_id)
 
     def status(self, round_id: int, actions: Optional[list[str]] = None, next_step: str = "") -> RoundStatus:
@@ -113,22 +119,28 @@ class Operator:
     # -------------------------------------------------------------- the steps
     def open_round(self, round_id: int, close_time: int, resolve_time: int,
                    live_ids: Union[Sequence[str], str, Path]) -> RoundStatus:
+        self.ctx.begin()
         return open_step.open_round(self.ctx, round_id, close_time, resolve_time, live_ids)
 
     def collect(self, round_id: int) -> RoundStatus:
+        self.ctx.begin()
         return collect_step.collect(self.ctx, self.source, round_id)
 
     def score(self, round_id: int, targets_path: Union[str, Path, None] = None) -> RoundStatus:
+        self.ctx.begin()
         return propose_step.score(self.ctx, round_id, targets_path)
 
     def propose(self, round_id: int) -> RoundStatus:
         url = self.artifacts_url_for(round_id) if self.artifacts_url_for else None
+        self.ctx.begin()
         return propose_step.propose(self.ctx, self.signatures, round_id, url)
 
     def settle(self, round_id: int) -> RoundStatus:
+        self.ctx.begin()
         return self.settler.settle(round_id)
 
     def refund(self, round_id: int, batch_size: int = 200) -> RoundStatus:
+        self.ctx.begin()
         return refund(self.ctx, round_id, batch_size)
 
     # -------------------------------------------------------------- run
@@ -140,19 +152,20 @@ class Operator:
         deadline = time.monotonic() + max_wait_s
         folder = self.ctx.folder(round_id)
         while True:
-            phase = self.phase(round_id)
+            self.ctx.begin()
+            phase = self.ctx.chain.phase(round_id)
             if phase == "None":
                 raise OperatorError(f"round {round_id} is not opened on this deployment; run open-round first")
-            info = self.get_round(round_id)
+            info = self.ctx.chain.get_round(round_id)
             next_step = ""
             if phase in ("Closed", "Resolvable") and not collected:
                 if self.source is not None or not (folder.path / COLLECT_NAME).exists():
                     actions += self.collect(round_id).actions
                 collected = True
             if phase == "Open":
-                next_step = f"collect after the close time {info['closeTime']}"
+                next_step = f"collect after the close time {info.close_time}"
             elif phase == "Closed":
-                next_step = f"score after the resolve time {info['resolveTime']}"
+                next_step = f"score after the resolve time {info.resolve_time}"
             elif phase == "Resolvable":
                 if targets_path is None and not (folder.path / art.TARGETS_NAME).exists():
                     return self.status(round_id, actions, "score: the targets are needed (--targets FILE)")
@@ -160,7 +173,7 @@ class Operator:
                 actions += self.propose(round_id).actions
                 continue
             elif phase == "Proposed":
-                next_step = f"settle after the challenge window ends at {info['challengeEnd']}"
+                next_step = f"settle after the challenge window ends at {info.challenge_end}"
             elif phase == "Accepted":
                 actions += self.settle(round_id).actions
                 continue
@@ -177,6 +190,7 @@ class Operator:
     # -------------------------------------------------------------- what to do next
     def next_action(self, round_id: int) -> RoundStatus:
         """The round's state and the operator's true next action, read from the chain (and the folder)."""
+        self.ctx.begin()
         chain = self.ctx.chain
         phase = chain.phase(round_id)
         if phase == "None":
@@ -185,35 +199,35 @@ class Operator:
         folder = self.ctx.folder(round_id)
         now = chain.now()
         if phase == "Open":
-            step = f"wait: staking closes at {info['closeTime']} (in {_duration(info['closeTime'] - now)}), then collect"
+            step = f"wait: staking closes at {info.close_time} (in {_duration(info.close_time - now)}), then collect"
         elif phase == "Closed":
             step = ("collect the committed files" if not folder.collect_path.exists() else
-                    f"wait: resolve time {info['resolveTime']} (in {_duration(info['resolveTime'] - now)}), then score")
+                    f"wait: resolve time {info.resolve_time} (in {_duration(info.resolve_time - now)}), then score")
         elif phase == "Resolvable":
             scored = (folder.artifacts / art.MANIFEST_NAME).exists()
-            if info["attempt"] > 0:
+            if info.attempt > 0:
                 vetoes = chain.vetoes(round_id)
-                last = vetoes[-1] if vetoes else {"attempt": info["attempt"] - 1, "reason": "unknown"}
+                last = vetoes[-1] if vetoes else {"attempt": info.attempt - 1, "reason": "unknown"}
                 step = (f"re-propose: attempt {last['attempt']} was vetoed ({last['reason']!r}); fix what the veto "
-                        f"names, re-score, then propose attempt {info['attempt']}")
+                        f"names, re-score, then propose attempt {info.attempt}")
             elif not folder.collect_path.exists():
                 step = "collect, then score (--targets FILE) and propose"
             elif not scored:
                 step = "score (--targets FILE), then propose"
             else:
-                step = f"propose attempt {info['attempt']}"
+                step = f"propose attempt {info.attempt}"
         elif phase == "Proposed":
             # challengeEnd is tournament time (v2): it stops while the tournament is paused.
-            step = (f"wait: the challenge window ends in {_duration(info['challengeEnd'] - chain.tournament_time())} "
+            step = (f"wait: the challenge window ends in {_duration(info.challenge_end - chain.tournament_time())} "
                     "of unpaused time, then settle")
         elif phase == "Accepted":
-            open_count = info["stakedCount"] - info["closedCount"]
+            open_count = info.staked_count - info.closed_count
             refundable_at = chain.refundable_at(round_id)
             late = refundable_at and chain.tournament_time() >= refundable_at
             step = (f"settle the {open_count} open stake(s)" +
                     (" (settleTimeout has passed: anyone may refund them now)" if late else ""))
         elif phase == "Refunding":
-            step = (f"refund the {info['stakedCount'] - info['closedCount']} open stake(s): no results came by "
+            step = (f"refund the {info.staked_count - info.closed_count} open stake(s): no results came by "
                     "resolveTime + resultsTimeout")
         else:
             step = "nothing: the round is settled"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from eth_hash.auto import keccak
-from web3.logs import DISCARD
 
 from tournament.operator.common import OperatorError, RoundStatus, StakeInfo, phase_label
 from tournament.operator.context import StepContext
@@ -108,7 +107,7 @@ def score(ctx: StepContext, round_id: int, targets_path: Union[str, Path, None] 
         raise OperatorError(f"round {round_id} is not opened on this deployment: nothing to score")
     info = ctx.chain.get_round(round_id)
     if phase in ANSWERED:
-        return _check_proposed_folder(ctx, round_id, phase, info["attempt"])
+        return _check_proposed_folder(ctx, round_id, phase, info.attempt)
     targets_local = folder.path / art.TARGETS_NAME
     if targets_path is not None:
         raw_targets = Path(targets_path).read_bytes()
@@ -117,8 +116,8 @@ def score(ctx: StepContext, round_id: int, targets_path: Union[str, Path, None] 
     if not targets_local.exists():
         raise OperatorError(f"round {round_id}: no targets; pass --targets FILE (id,target)")
     staked = folder.collected()
-    if len(staked) != info["stakedCount"]:
-        raise OperatorError(f"round {round_id}: {len(staked)} stakes collected, {info['stakedCount']} on-chain; "
+    if len(staked) != info.staked_count:
+        raise OperatorError(f"round {round_id}: {len(staked)} stakes collected, {info.staked_count} on-chain; "
                             "rerun collect")
     files = folder.received_files(staked)
     for s in staked:
@@ -167,7 +166,7 @@ def propose(ctx: StepContext, signatures: Optional[SignatureSource], round_id: i
     if phase != "Resolvable":
         raise OperatorError(f"round {round_id} is {phase_label(phase)}: results can be proposed only when it is "
                             "Resolvable")
-    ctx.sender().settle_pending()
+    ctx.settle_pending()
     if ctx.chain.phase(round_id) != "Resolvable":  # a pending proposal of an earlier run was just mined
         return ctx.status(round_id, ["an earlier proposal was mined"], "settle after the challenge window")
     if signatures is None:
@@ -182,7 +181,7 @@ def propose(ctx: StepContext, signatures: Optional[SignatureSource], round_id: i
     at_risk = scored_at_risk_wei(leaves, {s.model_id: s.stake_wei for s in stakes})
     signers, threshold, version = ctx.chain.signer_set()
     domain = ctx.chain.domain()
-    results, results_tuple = _results(round_id, info["attempt"], tree, at_risk, artifacts_digest, version)
+    results, results_tuple = _results(round_id, info.attempt, tree, at_risk, artifacts_digest, version)
     if ctx.chain.results_digest(results_tuple) != results_digest(domain, results):
         raise OperatorError("the contract's resultsDigest differs from the EIP-712 digest computed here; "
                             "the oracle and the contract disagree on the typed data")
@@ -195,17 +194,17 @@ def propose(ctx: StepContext, signatures: Optional[SignatureSource], round_id: i
     problems = check_signatures(domain, results, signed, signers, threshold)
     if problems:
         raise OperatorError(f"round {round_id}: the contract would refuse these signatures: {problems[0]}")
-    receipt = ctx.transact(ctx.tournament.functions.proposeResults(results_tuple, signed),
-                           f"proposing round {round_id} attempt {info['attempt']}", round_id, "propose:sent")
-    events = ctx.tournament.events.ResultsProposed().process_receipt(receipt, errors=DISCARD)
-    if not events or bytes(events[0]["args"]["resultsRoot"]) != tree.root:
+    receipt = ctx.transact(ctx.calls.propose_results(results_tuple, signed),
+                           f"proposing round {round_id} attempt {info.attempt}", round_id, "propose:sent")
+    events = ctx.calls.receipt_events(receipt, "ResultsProposed")
+    if not events or bytes(events[0]["resultsRoot"]) != tree.root:
         raise OperatorError(f"round {round_id}: the proposal's receipt has no matching ResultsProposed event")
-    ctx.folder(round_id).note(proposals={str(info["attempt"]): {
+    ctx.folder(round_id).note(proposals={str(info.attempt): {
         "tx": "0x" + bytes(receipt["transactionHash"]).hex(), "resultsRoot": tree.root_hex,
         "signers": [o.signer for o in report.signed], "refusals": [o.line() for o in report.failures]}})
     ctx.point("propose:done")
-    end = int(events[0]["args"]["challengeEnd"])
-    actions = [f"proposed attempt {info['attempt']} (root {tree.root_hex})"]
+    end = int(events[0]["challengeEnd"])
+    actions = [f"proposed attempt {info.attempt} (root {tree.root_hex})"]
     if report.failures:
         actions.append("signers that did not sign: " + "; ".join(o.line() for o in report.failures))
     return ctx.status(round_id, actions, f"settle after the challenge window ends at {end}")

@@ -15,9 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from web3.logs import DISCARD
-
 from tournament.chain.client import TransactionReverted
+from tournament.chain.types import RoundState
 from tournament.operator.common import OperatorError, RoundStatus, phase_label
 from tournament.operator.context import StepContext
 from tournament.operator.propose import local_results
@@ -38,7 +37,7 @@ REFUND_BATCH = 200
 def _refund_ids(ctx: StepContext, round_id: int, model_ids: Sequence[int], batch_size: int = REFUND_BATCH) -> int:
     for i in range(0, len(model_ids), batch_size):
         part = list(model_ids[i:i + batch_size])
-        ctx.transact(ctx.tournament.functions.refund(round_id, part),
+        ctx.transact(ctx.calls.refund(round_id, part),
                      f"refunding {len(part)} stakes of round {round_id}", round_id, "refund:sent")
     return len(model_ids)
 
@@ -50,7 +49,7 @@ def refund(ctx: StepContext, round_id: int, batch_size: int = REFUND_BATCH) -> R
         return ctx.status(round_id, ["already settled"], "")
     if phase != "Refunding":
         raise OperatorError(f"round {round_id} is {phase_label(phase)}: refunds need the Refunding phase")
-    ctx.sender().settle_pending()
+    ctx.settle_pending()
     closed = ctx.chain.closed_models(round_id)
     todo = [s.model_id for s in ctx.chain.stakes_at_close(round_id) if s.model_id not in closed]
     _refund_ids(ctx, round_id, todo, batch_size)
@@ -59,8 +58,8 @@ def refund(ctx: StepContext, round_id: int, batch_size: int = REFUND_BATCH) -> R
 
 def check_settled(ctx: StepContext, round_id: int) -> None:
     info = ctx.chain.get_round(round_id)
-    if info["closedCount"] != info["stakedCount"]:
-        raise OperatorError(f"round {round_id}: {info['closedCount']} of {info['stakedCount']} stakes closed")
+    if info.closed_count != info.staked_count:
+        raise OperatorError(f"round {round_id}: {info.closed_count} of {info.staked_count} stakes closed")
 
 
 class Settler:
@@ -74,11 +73,11 @@ class Settler:
         self.last_settle_gas: list[tuple[int, int]] = []   # (leaves, gasUsed) per batch sent
 
     def _batch_fn(self, round_id: int, batch):
-        return self.ctx.tournament.functions.settle(round_id, batch.leaf_values(), batch.proof, batch.proof_flags)
+        return self.ctx.calls.settle(round_id, batch.leaf_values(), batch.proof, batch.proof_flags)
 
     def batch_size_for(self, round_id: int, tree: ResultsTree, unsettled: Sequence[Leaf]) -> tuple[int, int]:
         """(leaves per batch, gas target) from two measured estimates: g(k) = base + k * per_leaf."""
-        block_gas = int(self.ctx.chain.latest_block()["gasLimit"])
+        block_gas = self.ctx.chain.block_gas_limit
         target = int(block_gas * self.block_gas_fraction)
         sender = self.ctx.sender()
         ordered = tree.batches(unsettled, len(unsettled))[0].leaves
@@ -100,7 +99,7 @@ class Settler:
     def _refund_available(self, round_id: int, model_ids: Sequence[int]) -> bool:
         """Whether the contract would refund these stakes now (it alone knows its clock, paused time included)."""
         try:
-            self.ctx.sender().call(self.ctx.tournament.functions.refund(round_id, list(model_ids[:1])),
+            self.ctx.sender().call(self.ctx.calls.refund(round_id, list(model_ids[:1])),
                                    "checking whether refunds are open")
         except TransactionReverted as exc:
             if exc.error_name == "RefundNotAvailable":
@@ -119,15 +118,15 @@ class Settler:
         if phase != "Accepted":
             raise OperatorError(f"round {round_id} is {phase_label(phase)}: settle only once results are Accepted")
         sender = ctx.sender()
-        sender.settle_pending()
+        ctx.settle_pending()
         info = ctx.chain.get_round(round_id)
         stakes = {s.model_id: s for s in ctx.chain.stakes_at_close(round_id)}
         actions: list[str] = []
         try:
             leaves, tree, _ = local_results(ctx, round_id)
-            if tree.root != bytes(info["resultsRoot"]):
+            if tree.root != bytes(info.results_root):
                 raise OperatorError(f"round {round_id}: the local leaves' root {tree.root_hex} is not the accepted "
-                                    f"root 0x{bytes(info['resultsRoot']).hex()}; restore the proposed artifacts folder")
+                                    f"root 0x{bytes(info.results_root).hex()}; restore the proposed artifacts folder")
         except OperatorError as problem:
             # Without the accepted leaves nothing can be settled; after settleTimeout the
             # stakes can still go back to their owners in full.
@@ -172,11 +171,11 @@ class Settler:
         ctx.point("settle:done")
         return ctx.status(round_id, actions or ["nothing left to settle"], "")
 
-    def _check_batch(self, round_id: int, receipt: dict, batch: Sequence[Leaf], stakes: dict, info: dict) -> None:
+    def _check_batch(self, round_id: int, receipt: dict, batch: Sequence[Leaf], stakes: dict,
+                     info: RoundState) -> None:
         """Each StakeSettled event of the receipt must match its leaf and the payout arithmetic."""
         by_model = {x.model_id: x for x in batch}
-        for event in self.ctx.tournament.events.StakeSettled().process_receipt(receipt, errors=DISCARD):
-            args = event["args"]
+        for args in self.ctx.calls.receipt_events(receipt, "StakeSettled"):
             leaf = by_model.get(int(args["modelId"]))
             if leaf is None:
                 raise OperatorError(f"settle tx 0x{bytes(receipt['transactionHash']).hex()} settled model "
@@ -184,7 +183,7 @@ class Settler:
             s = stakes[leaf.model_id]
             credit, burned, _reward = payout_math.settle_amounts(
                 s.stake_wei, leaf.status, leaf.corr_nanos, leaf.mmc_nanos, s.corr_mult, s.mmc_mult,
-                int(info["payoutFactor"]), int(info["config"]["clipBps"]))
+                int(info.payout_factor_e18), int(info.config.clip_bps))
             got = (int(args["stake"]), int(args["status"]), int(args["corr"]), int(args["mmc"]),
                    int(args["payout"]), int(args["burned"]))
             want = (s.stake_wei, leaf.status, leaf.corr_nanos, leaf.mmc_nanos, credit - s.stake_wei, burned)

@@ -1,4 +1,8 @@
-"""The protocol's payout arithmetic, integer for integer, as the contract computes it.
+"""The protocol's payout arithmetic (version 2), integer for integer, as the contract computes it.
+
+(v2) The payout factor and the round's reserve derive from `scoredAtRisk`, the sum of the stakes
+at close of the round's SCORED leaves (signed with the results), not from the total at risk:
+INVALID stakes carry no risk, so they neither dilute `pf` nor inflate the reserve.
 
 This mirror exists so that the oracle, the auditor and the tests can predict every settlement
 to the wei without a chain. It follows the protocol's "Payout" section line by line with
@@ -37,14 +41,41 @@ def div_toward_zero(numerator: int, denominator: int) -> int:
     return quotient if (numerator >= 0) == (denominator > 0) else -quotient
 
 
-def payout_factor_wei(total_at_risk_wei: int, stake_threshold_wei: int) -> int:
-    """pf = 1e18 when total at risk <= threshold, else threshold * 1e18 / total (floored;
-    both are non-negative so floor and truncation agree)."""
-    _check("total_at_risk_wei", total_at_risk_wei, 0, _UINT256_MAX)
+def payout_factor_wei(scored_at_risk_wei: int, stake_threshold_wei: int) -> int:
+    """pf = 1e18 when scoredAtRisk <= threshold, else threshold * 1e18 / scoredAtRisk (floored;
+    both are non-negative so floor and truncation agree). v2: pass the SCORED stakes' sum."""
+    _check("scored_at_risk_wei", scored_at_risk_wei, 0, _UINT256_MAX)
     _check("stake_threshold_wei", stake_threshold_wei, 0, _UINT256_MAX)
-    if total_at_risk_wei <= stake_threshold_wei:
+    if scored_at_risk_wei <= stake_threshold_wei:
         return WAD
-    return stake_threshold_wei * WAD // total_at_risk_wei
+    return stake_threshold_wei * WAD // scored_at_risk_wei
+
+
+def reserve_wei(scored_at_risk_wei: int, clip_bps: int) -> int:
+    """The reserve a proposal takes from the reward pool: scoredAtRisk * clipBps / 10_000 (floored)."""
+    _check("scored_at_risk_wei", scored_at_risk_wei, 0, _UINT256_MAX)
+    _check("clip_bps", clip_bps, 0, _UINT16_MAX)
+    return scored_at_risk_wei * clip_bps // 10_000
+
+
+def scored_at_risk_wei(stakes_wei: dict, statuses: dict) -> int:
+    """scoredAtRisk of a round: the sum of `stakes_wei[model]` over models whose leaf status is SCORED.
+
+    `stakes_wei` maps modelId to the stake at close, `statuses` modelId to SCORED or INVALID;
+    every staked model must have a status (a leaf).
+    """
+    missing = sorted(set(stakes_wei) - set(statuses))
+    if missing:
+        raise ValueError(f"models {missing[:10]} are staked but have no leaf status")
+    total = 0
+    for model_id, stake in stakes_wei.items():
+        status = statuses[model_id]
+        if status not in (SCORED, INVALID):
+            raise ValueError(f"model {model_id}: status={status} is neither SCORED nor INVALID")
+        _check("stake_wei", stake, 0, _UINT256_MAX)
+        if status == SCORED:
+            total += stake
+    return total
 
 
 def payout_wei(stake_wei: int, corr_nanos: int, mmc_nanos: int, corr_mult: int, mmc_mult: int,

@@ -155,10 +155,9 @@ class ExplorerData:
         return sorted({int(e.args["roundId"]) for e in self.events("RoundOpened")}, reverse=True)
 
     def chain_view(self, round_id: int) -> ChainView:
-        # TODO(round-scoring): pass the pinned reader once read_chain_view takes one (reader=...).
-        reader = self.reader()
-        return self._memo(("view", round_id), lambda: read_chain_view(
-            self.w3, self.deployment, round_id, tournament=reader.tournament, nmr=reader.nmr, cache=self._cache))
+        reader = self.reader()   # the head's reader: the view and its memo belong to that block
+        return self._memo(("view", round_id), lambda: read_chain_view(self.w3, self.deployment, round_id,
+                                                                      reader=reader))
 
     def audit(self, round_id: int) -> tuple[ChainView, AuditReport, str]:
         """The round's chain view, its audit report, and where its artifacts came from ('' if none)."""
@@ -182,8 +181,9 @@ class ExplorerData:
 
 
 def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, deployments_dir: Optional[str] = None,
-               *, w3: Optional[Web3] = None) -> Flask:
-    """The explorer app for the tournament deployed on the chain at `rpc_url`."""
+               *, w3: Optional[Web3] = None, submissions_url: Optional[str] = None) -> Flask:
+    """The explorer app for the tournament deployed on the chain at `rpc_url`, with the staking
+    web app (tournament.webapp) under /stake: auditors and participants use one site."""
     from tournament.chain.rpc import chain_id, connect
 
     w3 = w3 or connect(rpc_url)
@@ -191,6 +191,9 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
     data = ExplorerData(w3, deployment, artifacts)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.config["EXPLORER"] = data
+    from tournament.webapp import create_blueprint
+
+    app.register_blueprint(create_blueprint(w3, deployment, submissions_url=submissions_url), url_prefix="/stake")
     app.jinja_env.filters.update(nmr=nmr, score=score, short=short, utc=utc)
     app.jinja_env.globals.update(deployment=deployment, chain_id=deployment.chain_id)
 
