@@ -92,7 +92,7 @@ def test_settling_scored_stakes_above_the_signed_scored_at_risk_now_fails(tourna
     assert h.round(round_id)["scoredSettled"] == honest_wei
     with reverts_with("ScoredSettledAboveSigned", round_id, honest_wei + WHALE_WEI, honest_wei):
         h.settle(round_id, tree, [tree.leaf_for(models[3])])
-    # in one batch with honest leaves too: the whole batch reverts
+    # the reverted batch closed nothing
     assert tournament.isStakeClosed(round_id, models[0]) and not tournament.isStakeClosed(round_id, models[3])
     # the whale's stake is not lost: it is refunded settleTimeout after acceptance
     travel_to(now() + tournament.refundableAt(round_id) - tournament.tournamentTime())
