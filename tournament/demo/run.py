@@ -537,7 +537,7 @@ class Demo:
     def _propose(self, round_id: int, log_entry: dict, how: str) -> None:
         """The operator proposes with signatures collected over HTTP; says who signed."""
         self.operator.propose(round_id)
-        attempt = self.operator.get_round(round_id)["attempt"]
+        attempt = self.reader().round(round_id, with_opened_block=False).attempt
         note = self.operator.ctx.folder(round_id).notes().get("proposals", {}).get(str(attempt), {})
         signers = [self._signer_name(a) for a in note.get("signers", [])]
         log_entry["signers"] = signers
