@@ -49,7 +49,7 @@ from web3 import Web3
 from tournament.protocol import scoring
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
 from tournament.chain.devchain import free_port
-from tournament.demo.processes import AlertWebhook, ChildFailed, Children, stop_on_sigterm
+from tournament.demo.processes import AlertWebhook, Children, stop_on_sigterm
 from tournament.operator import propose as propose_step
 from tournament.operator.signatures import HttpSignatureCollector, LocalKeySigners, SignatureCollectionError
 from tournament.protocol.receipts import parse_receipts
@@ -539,12 +539,12 @@ class Demo:
         self.operator.propose(round_id)
         attempt = self.reader().round(round_id, with_opened_block=False).attempt
         note = self.operator.ctx.folder(round_id).notes().get("proposals", {}).get(str(attempt), {})
-        signers = [self._signer_name(a) for a in note.get("signers", [])]
+        signers = sorted(self._signer_name(a) for a in note.get("signers", []))
         log_entry["signers"] = signers
         for line in note.get("refusals", []):
             log_entry["refusals"].append(line)
             self.echo(f"    not signed: {line}")
-        self.echo(f"  round {round_id}: {how}; co-signers {', '.join(sorted(signers))} signed over HTTP "
+        self.echo(f"  round {round_id}: {how}; co-signers {', '.join(signers)} signed over HTTP "
                   f"(threshold 2 of 3); proposed attempt {attempt}")
 
     def _propose_honestly(self, round_id: int, log_entry: dict, how: str = "scored with the published targets") -> None:
