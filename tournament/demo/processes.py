@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -133,19 +134,19 @@ class Children:
 
     def stop_all(self) -> None:
         """SIGTERM to every child still running, then SIGKILL to those that outlive the grace period."""
-        running = [c for c in self.children if c.alive()]
-        for child in running:
-            child.process.terminate()
+        running = [(c.name, c.process) for c in self.children if c.process is not None and c.alive()]
+        for _, process in running:
+            process.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
-        for child in running:
+        for name, process in running:
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("%s (pid %s) ignored SIGTERM; killing it", child.name, child.process.pid)
-                child.process.kill()
-                child.process.wait(timeout=5)
-        for child in running:
-            log.info("stopped %s (pid %s, code %s)", child.name, child.process.pid, child.process.returncode)
+                log.warning("%s (pid %s) ignored SIGTERM; killing it", name, process.pid)
+                process.kill()
+                process.wait(timeout=5)
+        for name, process in running:
+            log.info("stopped %s (pid %s, code %s)", name, process.pid, process.returncode)
 
 
 @contextmanager
@@ -184,7 +185,7 @@ class AlertWebhook:
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, *args) -> None:  # no access log in the demo's output
+            def log_message(self, *args: Any) -> None:  # no access log in the demo's output
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

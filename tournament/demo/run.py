@@ -195,8 +195,11 @@ def _write_predictions(path: Path, ids: Iterable[str], predictions: np.ndarray) 
 # ---------------------------------------------------------------------------- the demo
 
 class Demo:
-    node: Optional[Anvil]  # the local chain, once started
-    api_server: Any  # the submission API's werkzeug server, once serving
+    # Started resources; each exists only once its step ran, so _stop() looks them up with getattr.
+    node: Anvil  # the local chain
+    api_server: Any  # the submission API's werkzeug server
+    children: Children  # co-signers, targets source, watchtower
+    webhook: AlertWebhook  # the loopback alert sink
 
     def __init__(self, settings: DemoSettings, echo: Callable[[str], None] = print):
         self.s = settings
@@ -447,7 +450,7 @@ class Demo:
             raise DemoFailed(f"the watchtower did not take model {model_id}'s receipt: HTTP {response.status_code} "
                              f"{response.text[:200]}")
 
-    def _parallel(self, actions: dict[int, list[Callable[[], None]]], desc: str) -> None:
+    def _parallel(self, actions: dict[int, list[Callable[[], object]]], desc: str) -> None:
         """Runs each owner's actions in order, owners concurrently; re-raises the first failure."""
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -778,10 +781,6 @@ class Demo:
         # The demo prints every refusal itself, with the signer's name: no second copy from the collector's log.
         logging.getLogger("tournament.operator.signatures").setLevel(logging.ERROR)
         started = time.perf_counter()
-        self.node = None
-        self.api_server = None
-        self.children: Optional[Children] = None
-        self.webhook: Optional[AlertWebhook] = None
         self.round_log: dict[int, dict] = {}
         with stop_on_sigterm():   # a SIGTERM still runs the `finally`: no process is left behind
             try:
@@ -798,19 +797,24 @@ class Demo:
 
     def _stop(self) -> None:
         """Every process the demo started stops, in order: children, servers, then the chain."""
-        if self.children is not None:
-            self.children.stop_all()
-        if self.webhook is not None:
-            self.webhook.close()
-        if self.api_server is not None:
-            self.api_server.shutdown()
-        if self.node is not None:
-            self.node.stop()
+        children: Optional[Children] = getattr(self, "children", None)
+        webhook: Optional[AlertWebhook] = getattr(self, "webhook", None)
+        api_server = getattr(self, "api_server", None)
+        node: Optional[Anvil] = getattr(self, "node", None)
+        if children is not None:
+            children.stop_all()
+        if webhook is not None:
+            webhook.close()
+        if api_server is not None:
+            api_server.shutdown()
+        if node is not None:
+            node.stop()
 
     def _describe_processes(self) -> None:
         self.echo("Processes (logs in " + str(self.children.log_dir) + "):")
         for child in self.children.children:
-            self.echo(f"  {child.name:<15} pid {child.process.pid:<7} {child.url}")
+            pid = child.process.pid if child.process is not None else "-"
+            self.echo(f"  {child.name:<15} pid {pid:<7} {child.url}")
         self.echo(f"  {'submissions':<15} (thread)    {self.api_url}  receipts signed by "
                   f"{self.receipt_key.address} (RECEIPT_ROLE)")
         self.echo(f"  {'alert webhook':<15} (thread)    http://127.0.0.1:{self.webhook.port}/alerts")
