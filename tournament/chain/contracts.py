@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -40,10 +41,13 @@ class Deployment:
     signers: list[str] = field(default_factory=list)
     threshold: int = 0
     preset: str = ""
+    # How the token burns ("burn" or "legacy-mint"); fixed at deployment, shown by burnMethod().
+    burn_method: str = "burn"
 
     @staticmethod
     def path_for(chain_id: int, directory: Optional[Path] = None) -> Path:
-        base = Path(directory or os.environ.get("TOURNAMENT_DEPLOYMENTS", DEFAULT_DEPLOYMENTS_DIR))
+        from_env = os.environ.get("TOURNAMENT_DEPLOYMENTS")
+        base = Path(directory or (from_env if from_env is not None else DEFAULT_DEPLOYMENTS_DIR))
         return base / f"{chain_id}.json"
 
     def save(self, directory: Optional[Path] = None) -> Path:
@@ -53,7 +57,7 @@ class Deployment:
         return path
 
     @classmethod
-    def load(cls, chain_id: int, directory: Optional[Path] = None) -> "Deployment":
+    def load(cls, chain_id: int, directory: Optional[Path] = None) -> Deployment:
         path = cls.path_for(chain_id, directory)
         if not path.exists():
             raise ChainError(f"no deployment for chain id {chain_id} at {path}; "
@@ -80,4 +84,4 @@ def deploy_contract(transactor: Transactor, name: str, *args: Any, description: 
     artifact = load_artifact(name)
     factory = transactor.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     receipt = transactor.transact(factory.constructor(*args), description or f"deploying {name}")
-    return transactor.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+    return transactor.w3.eth.contract(address=ChecksumAddress(receipt["contractAddress"]), abi=artifact["abi"])

@@ -11,10 +11,10 @@ the caller must say how it burns (there is no safe default for a token we did no
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional
 
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
@@ -93,19 +93,14 @@ def deploy_tournament(
             # A fresh tournament: the allowance is zero, which every token (legacy NMR too) may raise.
             admin.transact(nmr.functions.approve(tournament.address, reward_pool_wei), "approving the reward pool")
         admin.transact(tournament.functions.fundRewards(reward_pool_wei), "funding the reward pool")
-    fields = dict(
+    fields: dict[str, Any] = dict(
         chain_id=w3.eth.chain_id, nmr=nmr.address, tournament=tournament.address,
         deploy_block=start_block + 1,
         admin=admin.address, operator=to_checksum_address(operator),
         guardian=to_checksum_address(guardian), signers=signer_addresses, threshold=threshold,
         preset=preset_name,
     )
-    if "burn_method" in {f.name for f in dataclasses.fields(Deployment)}:
-        fields["burn_method"] = burn_method
-    else:
-        # tournament.chain.client.Deployment does not know the field yet: recording it would make
-        # Deployment.load refuse the file. The chain reader can read `burnMethod()` meanwhile.
-        log.warning("Deployment has no burn_method field; the deployment file does not record %r", burn_method)
+    fields["burn_method"] = burn_method
     deployment = Deployment(**fields)
     if save:
         path = deployment.save(deployments_dir)

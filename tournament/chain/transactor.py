@@ -8,21 +8,31 @@ cancels stuck nonces before a step reads the chain. RPC faults are retried by th
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional, Union
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 
 from tournament.chain.errors import ChainError, NonceUsed, TransactionReverted, abi_of, decode_revert, revert_data
 from tournament.chain.rpc import rpc, use_retry_policy
 
-__all__ = ["Transactor"]
+__all__ = ["Receipt", "Transactor"]
 
 log = logging.getLogger(__name__)
+
+# A mined receipt: web3 returns an AttribDict (a TxReceipt), read here by key only.
+Receipt = Mapping[str, Any]
+# What transact sends: a bound contract function, or a constructor (deployments).
+Sendable = Union[ContractFunction, ContractConstructor]
 
 
 @dataclass
@@ -49,7 +59,7 @@ class Transactor:
         use_retry_policy(self.w3)
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.account.address
 
     @property
@@ -59,14 +69,14 @@ class Transactor:
             self._chain_id = int(rpc(lambda: self.w3.eth.chain_id, "reading the chain id"))
         return self._chain_id
 
-    def call(self, fn, description: str) -> Any:
+    def call(self, fn: ContractFunction, description: str) -> Any:
         """A read-only call, with retries and decoded reverts."""
         try:
             return rpc(lambda: fn.call({"from": self.address}), description)
         except (ContractCustomError, ContractLogicError) as exc:
             raise TransactionReverted(description, decode_revert(abi_of(fn), revert_data(exc))) from exc
 
-    def estimate_gas(self, fn, description: str) -> int:
+    def estimate_gas(self, fn: Sendable, description: str) -> int:
         try:
             return rpc(lambda: fn.estimate_gas({"from": self.address}), description)
         except (ContractCustomError, ContractLogicError) as exc:
@@ -82,8 +92,8 @@ class Transactor:
         tip = max(tip, 1)
         return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
 
-    def transact(self, fn, description: str, *, gas: Optional[int] = None,
-                 on_sent: Optional[Callable[[bytes], None]] = None) -> dict:
+    def transact(self, fn: Sendable, description: str, *, gas: Optional[int] = None,
+                 on_sent: Optional[Callable[[bytes], None]] = None) -> Receipt:
         """Sends `fn` (a contract function call) and returns its successful receipt.
 
         `on_sent(tx_hash)`, if given, is called after each broadcast and before the receipt
@@ -94,10 +104,11 @@ class Transactor:
         nonce = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"),
                              "reading the nonce")
         fees = self._fees()
-        tx = fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas,
-                                   "chainId": self.chain_id, **fees})
+        # A plain dict (build_transaction returns one): the fee fields are bumped as ints below.
+        tx: dict[str, Any] = dict(fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas,
+                                   "chainId": self.chain_id, **fees}))
         tx.pop("gasPrice", None)  # some providers (brownie's web3) add one next to EIP-1559 fees
-        sent: list[bytes] = []
+        sent: list[HexBytes] = []
         for replacement in range(self.max_replacements + 1):
             signed = self.account.sign_transaction(tx)
             try:
@@ -197,8 +208,8 @@ class Transactor:
             raise ChainError(f"{self.address} still has {self.pending_count()} pending transaction(s) after "
                              f"{self.max_replacements} replacements; check the node's mempool, then rerun")
 
-    def _send_raw(self, raw: bytes, description: str) -> bytes:
-        def send() -> bytes:
+    def _send_raw(self, raw: bytes, description: str) -> HexBytes:
+        def send() -> HexBytes:
             try:
                 return self.w3.eth.send_raw_transaction(raw)
             except (ValueError, Web3RPCError) as exc:  # web3 7 raises Web3RPCError for node errors
@@ -210,12 +221,12 @@ class Transactor:
                 raise
         return rpc(send, description)
 
-    def _wait(self, hashes: list[bytes], nonce: int, description: str, quiet: bool = False) -> Optional[dict]:
+    def _wait(self, hashes: list[HexBytes], nonce: int, description: str, quiet: bool = False) -> Optional[Receipt]:
         deadline = time.monotonic() + self.receipt_timeout_s
         while time.monotonic() < deadline:
             for tx_hash in hashes:
                 try:
-                    receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash),
+                    receipt = rpc(functools.partial(self.w3.eth.get_transaction_receipt, tx_hash),
                                            f"{description}: reading the receipt")
                 except TransactionNotFound:
                     continue
@@ -233,19 +244,20 @@ class Transactor:
                              "rerun the step (it reads the chain first)")
         return None
 
-    def _confirm(self, receipt: dict) -> None:
+    def _confirm(self, receipt: Receipt) -> None:
         if self.confirmations <= 0:
             return
         target = receipt["blockNumber"] + self.confirmations
         while rpc(lambda: self.w3.eth.block_number, "reading the block number") < target:
             time.sleep(max(self.poll_s, 0.5))
 
-    def _check(self, receipt: dict, fn, description: str) -> dict:
+    def _check(self, receipt: Receipt, fn: Sendable, description: str) -> Receipt:
         if receipt["status"] == 1:
             return receipt
         # Replay the call at the failing block to recover the revert reason.
         try:
-            fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
+            if isinstance(fn, ContractFunction):  # a constructor cannot be replayed as a call
+                fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
             error = "reverted (reason unavailable)"
         except (ContractCustomError, ContractLogicError) as exc:
             error = decode_revert(abi_of(fn), revert_data(exc))

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
@@ -47,14 +47,14 @@ def failures_exit(fn):
     """Expected failures become `Error: <message>` and exit 1; -v shows the traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from tournament.protocol.artifacts import ArtifactsError
         from tournament.chain.client import ChainError
         from tournament.chain.keys import KeyLoadError
         from tournament.guardian.actions import GuardianError
         from tournament.operator.common import OperatorError
+        from tournament.operator.sources import SourceError
+        from tournament.protocol.artifacts import ArtifactsError
         from tournament.protocol.results import ResultsError
         from tournament.protocol.signing import SigningError
-        from tournament.operator.sources import SourceError
         try:
             return fn(*args, **kwargs)
         except (OperatorError, ChainError, SourceError, KeyLoadError, SigningError, ArtifactsError,
@@ -66,12 +66,32 @@ def failures_exit(fn):
     return wrapper
 
 
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from tournament.operator.pipeline import Operator
+    from tournament.operator.signatures import SignatureSource
+
+
 class Settings:
-    def __init__(self, **options):
+    """The click options of an operator command, as attributes (the ones read here are declared)."""
+
+    rpc: str
+    work: str
+    deployments: Optional[str]
+    confirmations: int
+    operator_keystore: Optional[str]
+    anvil_keys: bool
+    max_batch: Optional[int]
+    signer_timeout: float
+    signer_attempts: int
+    signer_keystore: tuple[str, ...]
+
+    def __init__(self, **options: object) -> None:
         self.__dict__.update(options)
 
 
-def _operator_account(s: Settings):
+def _operator_account(s: Settings) -> Optional[LocalAccount]:
     from tournament.chain.keys import anvil_test_accounts, key_from_env, load_keystore
     if s.anvil_keys:
         return anvil_test_accounts(10)[ANVIL_OPERATOR_INDEX]
@@ -84,7 +104,7 @@ def _operator_account(s: Settings):
     return None  # steps that send transactions say what is missing
 
 
-def _signer_accounts(s: Settings) -> list:
+def _signer_accounts(s: Settings) -> list[LocalAccount]:
     from tournament.chain.keys import KeyLoadError, anvil_test_accounts, key_from_env, load_keystore
     if s.anvil_keys:
         keys = anvil_test_accounts(10)
@@ -103,7 +123,7 @@ def _signer_accounts(s: Settings) -> list:
     return accounts
 
 
-def _signature_source(s: Settings):
+def _signature_source(s: Settings) -> Optional[SignatureSource]:
     """Co-signers over HTTP (--signer URL ...), or local keys with --local-signer-keys (dev/test only)."""
     from tournament.operator.common import OperatorError
     from tournament.operator.signatures import HttpSignatureCollector, LocalKeySigners
@@ -122,7 +142,7 @@ def _signature_source(s: Settings):
     return None  # propose says what is missing
 
 
-def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False):
+def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False) -> Operator:
     from tournament.chain.client import connect, load_contracts
     from tournament.operator.pipeline import Operator
     signatures = _signature_source(s) if need_signers else None

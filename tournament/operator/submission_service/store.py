@@ -6,7 +6,8 @@ straight from this folder. Files are never overwritten; two models uploading the
 share one file. Storage is bounded per (round, model): `prune` drops the oldest uploads over
 a cap (never the latest, never the committed one) and deletes files no kept upload uses. `<data>/index.sqlite` records every accepted upload (round, model,
 hash, size, uploader, signature, expiry, time) so the latest hash of a (round, model) and its
-whole history can be answered, and a used signature is recognised. Thread-safe for one
+whole history can be answered, and a used signature is recognised; it also keeps the signed
+upload receipt (protocol v2) of each accepted (round, model, file), the first one only. Thread-safe for one
 process (one lock around writes; SQLite in WAL mode for concurrent reads).
 """
 from __future__ import annotations
@@ -40,6 +41,14 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 CREATE INDEX IF NOT EXISTS uploads_by_model ON uploads (round_id, model_id, id);
 CREATE INDEX IF NOT EXISTS uploads_by_signature ON uploads (signature);
+CREATE TABLE IF NOT EXISTS receipts (
+    round_id    INTEGER NOT NULL,
+    model_id    INTEGER NOT NULL,
+    file_hash   TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    signature   TEXT    NOT NULL,
+    PRIMARY KEY (round_id, model_id, file_hash)
+);
 """
 # Uploads beyond the per-(round, model) cap keep their row (the signature stays "used", so it
 # cannot be replayed) but lose their file and drop out of history/latest.
@@ -192,6 +201,24 @@ class SubmissionStore:
             log.info("round %d model %d: dropped %d old upload(s) over the cap of %d", round_id, model_id,
                      len(dropped), keep)
         return dropped
+
+    # ---------------------------------------------------------------- receipts (v2)
+    def add_receipt(self, round_id: int, model_id: int, file_hash: str, received_at: int,
+                    signature: str) -> tuple[int, str]:
+        """Keeps the receipt of (round, model, file) unless one exists; returns the kept (received_at, signature)."""
+        with self._lock, closing(self._connect()) as db, db:
+            db.execute("INSERT OR IGNORE INTO receipts (round_id, model_id, file_hash, received_at, signature) "
+                       "VALUES (?, ?, ?, ?, ?)", (round_id, model_id, file_hash.lower(), int(received_at), signature))
+            row = db.execute("SELECT received_at, signature FROM receipts WHERE round_id = ? AND model_id = ? "
+                             "AND file_hash = ?", (round_id, model_id, file_hash.lower())).fetchone()
+        return int(row[0]), str(row[1])
+
+    def receipts(self, round_id: int) -> list[tuple[int, str, int, str]]:
+        """(model_id, file_hash, received_at, signature) of every receipt of the round."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT model_id, file_hash, received_at, signature FROM receipts WHERE round_id = ? "
+                              "ORDER BY model_id, received_at, file_hash", (round_id,)).fetchall()
+        return [(int(m), str(h), int(t), str(sig)) for m, h, t, sig in rows]
 
     def models_of_round(self, round_id: int) -> list[int]:
         with closing(self._connect()) as db:
