@@ -7,6 +7,7 @@ Brownie's own fixtures (tests/contracts) run on brownie's network and do not use
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -16,6 +17,10 @@ from tournament.chain.client import Deployment, Transactor, nmr_contract, tourna
 from tournament.chain.deploy import deploy_tournament
 from tournament.chain.devchain import Anvil
 from tournament.chain.keys import anvil_test_accounts
+
+# The participant client and the explorer keep a local event cache by default (the user's cache
+# folder); tests run without it unless they test it (tests/scale/test_event_cache.py).
+os.environ.setdefault("TOURNAMENT_EVENT_CACHE", "off")
 
 
 @dataclass

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-__all__ = ["CacheStats", "DEFAULT_CONFIRMATIONS", "EventCache", "attach_event_cache", "default_cache_path",
-           "detach_event_cache"]
+__all__ = ["CACHE_ENV", "CacheStats", "DEFAULT_CONFIRMATIONS", "EventCache", "attach_event_cache",
+           "cache_from_option", "default_cache_path", "detach_event_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 # practice (Ethereum finalises after ~64 blocks; L2s' unsafe heads reorg far less deep).
 DEFAULT_CONFIRMATIONS = 64
 MIDDLEWARE_NAME = "tournament_event_cache"
+CACHE_ENV = "TOURNAMENT_EVENT_CACHE"   # a folder, a file, or "off" (the test suite sets "off")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scopes (scope TEXT PRIMARY KEY, chain TEXT NOT NULL, address TEXT, topics TEXT);
 CREATE TABLE IF NOT EXISTS ranges (scope TEXT NOT NULL, from_block INTEGER NOT NULL, to_block INTEGER NOT NULL,
@@ -297,6 +298,15 @@ class _Middleware:
         return make_batch_request   # batches carry views, never log scans
 
     # web3's async stack is not used by the project; the sync wrappers are all it calls.
+
+
+def cache_from_option(value: Optional[str]) -> Optional[Path]:
+    """The cache file for a `--cache` value: None/"" -> $TOURNAMENT_EVENT_CACHE, else the
+    default file in the user's cache folder; "off" (or "none", "0") -> no cache; else a folder or file."""
+    text = (value if value is not None else os.environ.get(CACHE_ENV, "")).strip()
+    if text.lower() in ("off", "none", "no", "0", "false"):
+        return None
+    return Path(text).expanduser() if text else default_cache_path()
 
 
 def attach_event_cache(w3: Any, cache: Union[EventCache, str, Path, None],

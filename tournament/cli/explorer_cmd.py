@@ -20,8 +20,11 @@ import click
               help="Submission API base URL, for uploads from the staking page (/stake).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8600, show_default=True, type=int)
+@click.option("--cache", default=None, metavar="DIR|off",
+              help="Local event cache (SQLite) shared with the participant client. Default: "
+                   "$TOURNAMENT_EVENT_CACHE, else ~/.cache/tournament/; 'off' disables it.")
 def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, submissions_url: str | None,
-             host: str, port: int) -> None:
+             host: str, port: int, cache: str | None) -> None:
     """Serve the explorer (rounds, stakes, models, transactions, addresses, audit verdicts) and the
     staking page (/stake) on a production WSGI server (waitress)."""
     import waitress
@@ -30,7 +33,9 @@ def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, s
     from tournament.chain.errors import ChainError
 
     try:
-        app = create_app(rpc_url, artifacts, deployments_dir, submissions_url=submissions_url)
+        from tournament.chain.event_cache import cache_from_option
+        app = create_app(rpc_url, artifacts, deployments_dir, submissions_url=submissions_url,
+                         event_cache=cache_from_option(cache))
     except ChainError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"explorer on http://{host}:{port}/ and staking on http://{host}:{port}/stake/ "

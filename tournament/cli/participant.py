@@ -30,6 +30,7 @@ class Settings:
     key_env: str
     api: Optional[str]
     confirmations: int = 0
+    cache: Optional[str] = None
     _participant: object = None
 
     def participant(self):
@@ -52,6 +53,8 @@ class Settings:
                     account = load_account(key_env=self.key_env)
                 w3 = connect(self.rpc)
                 deployment = Deployment.load(chain_id(w3), self.deployments)
+                from tournament.chain.event_cache import attach_event_cache, cache_from_option
+                attach_event_cache(w3, cache_from_option(self.cache))
                 self._participant = Participant(w3, deployment, account, self.api,
                                                 confirmations=self.confirmations)
         return self._participant
@@ -115,11 +118,14 @@ yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for conf
 @click.option("--api", envvar="TOURNAMENT_API", help="The operator's submission API URL (env TOURNAMENT_API).")
 @click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
               envvar="TOURNAMENT_CONFIRMATIONS", help="Read the chain this many blocks below its head (reorg safety).")
+@click.option("--cache", default=None, metavar="DIR|off",
+              help="Local event cache (SQLite): later reads ask the RPC only for new blocks. Default: "
+                   "$TOURNAMENT_EVENT_CACHE, else ~/.cache/tournament/; 'off' disables it.")
 @click.pass_context
 def participant(ctx: click.Context, rpc: str, deployments: Optional[Path], keystore: Optional[Path],
-                password_env: str, key_env: str, api: Optional[str], confirmations: int) -> None:
+                password_env: str, key_env: str, api: Optional[str], confirmations: int, cache: Optional[str]) -> None:
     """Your models, wallet, submissions and stakes, on your own key."""
-    ctx.obj = Settings(rpc, deployments, keystore, password_env, key_env, api, confirmations)
+    ctx.obj = Settings(rpc, deployments, keystore, password_env, key_env, api, confirmations, cache)
 
 
 @participant.command("new-key")

@@ -123,7 +123,17 @@ def build_chart(points: list[ModelPoint]) -> Chart:
 
 
 class ExplorerData:
-    """Reads the chain (one pinned ChainReader per block) and the artifacts for the pages."""
+    """Reads the chain (one pinned ChainReader per block) and the artifacts for the pages.
+
+    Per-block reads (events, names, views) are memoised for the block. Audits, which rescore
+    the round, are cached by the round's STATE, not by block: (phase, attempt, results root,
+    staked and closed counts, total at risk, settled), read for every round in one batch; a
+    round whose state did not change keeps its audit across blocks. An Open round's state also
+    includes the block (stakes change without changing counts) but its audit is cheap (no
+    artifacts). One lock per round: concurrent requests for a round wait for ONE computation.
+    The index never waits for a recomputation when an earlier audit of the round exists: it
+    shows that one (its block is on the report) while a background thread computes the new one.
+    """
 
     def __init__(self, w3: Web3, deployment: Deployment, artifacts: Optional[str]):
         self.w3, self.deployment = w3, deployment
@@ -132,12 +142,16 @@ class ExplorerData:
         self._lock = threading.Lock()
         self._current = ChainReader(w3, deployment, scanner=self.scanner)
         self._cache: dict = {}
+        self._audits: dict[int, tuple[tuple, tuple[ChainView, AuditReport, str]]] = {}  # round -> (state, audit)
+        self._round_locks: dict[int, threading.Lock] = {}
+        self._refreshing: set[int] = set()
+        self.audit_computations = 0   # how many audits were computed (a measurement for tests and the bench)
 
     def reader(self) -> ChainReader:
-        """The reader of the current head: a new block gives a new reader and an empty cache."""
+        """The reader of the current head: a new block gives a new reader and an empty per-block cache."""
         head = self._current.at("latest")
         with self._lock:
-            if head.block_number != self._current.block_number:
+            if head.block_number > self._current.block_number:
                 self._current, self._cache = head, {}
             return self._current
 
@@ -145,36 +159,91 @@ class ExplorerData:
         self.reader()
         with self._lock:
             cache = self._cache
-        if key not in cache:
-            cache[key] = compute()
+            lock = cache.setdefault(("lock", key), threading.Lock())
+        with lock:   # one computation per key and block, however many requests ask at once
+            if key not in cache:
+                cache[key] = compute()
         return cache[key]
 
     def events(self, name: str, **filters: Any) -> list[EventLog]:
         return self.reader().events(name, filters or None)
 
     def round_ids(self) -> list[int]:
-        return sorted({int(e.args["roundId"]) for e in self.events("RoundOpened")}, reverse=True)
+        return self._memo("round_ids", lambda: sorted({int(e.args["roundId"]) for e in self.events("RoundOpened")},
+                                                      reverse=True))
+
+    def round_states(self) -> dict[int, tuple]:
+        """{round id: its state key} at the head: getRound + phase of every round in one batch."""
+        def read() -> dict[int, tuple]:
+            reader = self.reader()
+            states = reader.rounds(self.round_ids())
+            return {r: (int(st.phase), int(st.attempt), bytes(st.results_root), int(st.staked_count),
+                        int(st.closed_count), int(st.total_at_risk_wei),
+                        reader.block_number if st.phase.label == "Open" else None)
+                    for r, st in states.items()}
+        return self._memo("round_states", read)
 
     def chain_view(self, round_id: int) -> ChainView:
         reader = self.reader()   # the head's reader: the view and its memo belong to that block
         return self._memo(("view", round_id), lambda: read_chain_view(self.w3, self.deployment, round_id,
                                                                       reader=reader))
 
-    def audit(self, round_id: int) -> tuple[ChainView, AuditReport, str]:
-        """The round's chain view, its audit report, and where its artifacts came from ('' if none)."""
-        def compute():
-            view = self.chain_view(round_id)
-            artifacts, source = None, ""
-            if self.artifacts:
-                try:
-                    artifacts = read_artifacts(self.artifacts, round_id)
-                    source = artifacts.source
-                    if "manifest.json" not in artifacts.files:
-                        artifacts, source = None, ""
-                except (FileNotFoundError, OSError) as error:
-                    log.info("round %s: no artifacts (%s)", round_id, error)
-            return view, verify_round(view, artifacts), source
-        return self._memo(("audit", round_id), compute)
+    def _compute_audit(self, round_id: int) -> tuple[ChainView, AuditReport, str]:
+        view = self.chain_view(round_id)
+        artifacts, source = None, ""
+        if self.artifacts:
+            try:
+                artifacts = read_artifacts(self.artifacts, round_id)
+                source = artifacts.source
+                if "manifest.json" not in artifacts.files:
+                    artifacts, source = None, ""
+            except (FileNotFoundError, OSError) as error:
+                log.info("round %s: no artifacts (%s)", round_id, error)
+        self.audit_computations += 1
+        return view, verify_round(view, artifacts), source
+
+    def audit(self, round_id: int, *, wait: bool = True) -> tuple[ChainView, AuditReport, str]:
+        """The round's chain view, its audit report, and where its artifacts came from ('' if none).
+
+        Recomputed only when the round's state changed. With `wait=False` (the index) an older
+        audit is returned at once while the new one is computed in the background."""
+        state = self.round_states().get(round_id)
+        with self._lock:
+            lock = self._round_locks.setdefault(round_id, threading.Lock())
+            cached = self._audits.get(round_id)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        if not wait and cached is not None:
+            self._refresh_in_background(round_id, state, lock)
+            return cached[1]
+        with lock:
+            cached = self._audits.get(round_id)
+            if cached is None or cached[0] != state:
+                cached = (state, self._compute_audit(round_id))
+                with self._lock:
+                    self._audits[round_id] = cached
+        return cached[1]
+
+    def _refresh_in_background(self, round_id: int, state: tuple, lock: threading.Lock) -> None:
+        with self._lock:
+            if round_id in self._refreshing:
+                return
+            self._refreshing.add(round_id)
+
+        def work() -> None:
+            try:
+                with lock:
+                    cached = self._audits.get(round_id)
+                    if cached is None or cached[0] != state:
+                        result = (state, self._compute_audit(round_id))
+                        with self._lock:
+                            self._audits[round_id] = result
+            except Exception as error:  # the page request that needs it will show the error
+                log.warning("round %s: background audit failed: %s", round_id, error)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(round_id)
+        threading.Thread(target=work, name=f"audit-{round_id}", daemon=True).start()
 
     def model_names(self) -> dict[int, tuple[str, str]]:
         return self._memo("models", lambda: {int(e.args["modelId"]): (e.args["name"], e.args["owner"])
@@ -182,7 +251,8 @@ class ExplorerData:
 
 
 def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, deployments_dir: Optional[str] = None,
-               *, w3: Optional[Web3] = None, submissions_url: Optional[str] = None) -> Flask:
+               *, w3: Optional[Web3] = None, submissions_url: Optional[str] = None,
+               event_cache: Any = None) -> Flask:
     """The explorer app for the tournament deployed on the chain at `rpc_url`, with the staking
     web app (tournament.webapp) under /stake: auditors and participants use one site."""
     from tournament.chain.rpc import chain_id, connect
@@ -192,6 +262,9 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
             raise ValueError("the explorer needs an RPC URL (or a connected w3)")
         w3 = connect(rpc_url)
     deployment = Deployment.load(chain_id(w3), Path(deployments_dir) if deployments_dir else None)
+    if event_cache is not None:   # an EventCache or a path: log scans ask the RPC only for new blocks
+        from tournament.chain.event_cache import attach_event_cache
+        attach_event_cache(w3, event_cache)
     data = ExplorerData(w3, deployment, artifacts)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.config["EXPLORER"] = data
@@ -205,7 +278,7 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
     def index():
         rounds = []
         for round_id in data.round_ids():
-            view, report, source = data.audit(round_id)
+            view, report, source = data.audit(round_id, wait=False)
             rounds.append({"id": round_id, "view": view, "report": report, "s": report.summary,
                            "artifacts": bool(source)})
         return render_template("index.html", rounds=rounds, title="Rounds")

@@ -266,16 +266,16 @@ class SubmissionService:
         return request.remote_addr or "?"
 
     @staticmethod
-    def _too_many(wait_s: float, who: str) -> None:
+    def _too_many(wait_s: float, who: str, what: str = "uploads") -> None:
         if wait_s > 0:
             retry = max(1, int(wait_s + 0.999))
-            raise ApiError(429, f"too many requests from {who}; wait {retry} s and try again",
+            raise ApiError(429, f"too many {what} from {who}; wait {retry} s and try again",
                            {"Retry-After": str(retry)})
 
     def limit_client(self, *, upload: bool) -> None:
         """Before anything is parsed or verified: the client address's bucket (uploads and reads apart)."""
         buckets = self.ip_buckets if upload else self.read_buckets
-        self._too_many(buckets.take(self.client()), self.client())
+        self._too_many(buckets.take(self.client()), self.client(), "uploads" if upload else "requests")
 
     def rate_limit(self, signer: str) -> None:
         """After the signature is recovered: the signing address's own bucket."""
@@ -351,7 +351,7 @@ class SubmissionService:
             raise ApiError(400, result.message)
         record = self.store.record(upload.round_id, upload.model_id, raw, uploader=signer,
                                    signature=upload.signature, expiry=upload.expiry)
-        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions or ())),
+        return jsonify({**record.as_json(), "status": "stored", "predictions": (0 if result.predictions is None else int(len(result.predictions))),
                         "receipt": self.receipt(upload, now)}), 201
 
     # ---------------------------------------------------------------- handlers
