@@ -319,7 +319,10 @@ def attach_event_cache(w3: Any, cache: Union[EventCache, str, Path, None],
         cache = EventCache(cache, confirmations=confirmations)
     detach_event_cache(w3)
     middleware = _Middleware(cache, w3)
-    w3.middleware_onion.add(lambda _w3: middleware, name=MIDDLEWARE_NAME)
+    # Innermost (next to the provider): it sees and returns raw JSON-RPC answers (hex strings),
+    # which web3's formatting middleware then turns into logs as usual.
+    onion = w3.middleware_onion
+    onion.inject(lambda _w3: middleware, name=MIDDLEWARE_NAME, layer=0)   # web3: layer 0 is the innermost
     return cache
 
 

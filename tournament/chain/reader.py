@@ -177,6 +177,8 @@ class ChainReader:
             for e in self.tournament.abi if e.get("type") == "event"}
         self._topic_of_event = {name: topic for topic, name in self._event_by_topic.items()}
         self._event_layout, self._event_addresses = _event_layouts(self.tournament.abi)
+        self._indexed_inputs = {e["name"]: [(i["name"], _abi_type(i)) for i in e["inputs"] if i.get("indexed")]
+                                for e in self.tournament.abi if e.get("type") == "event"}
 
     # ------------------------------------------------------------------ the pin
     def _pin(self, block: BlockSpec, confirmations: int) -> Any:
@@ -279,7 +281,7 @@ class ChainReader:
         (web3's process_log re-validates the ABI per log: ~3 ms each, minutes for a 15,000-stake
         round); anything else (the token's events) goes through web3."""
         layout = self._event_layout.get(name) if contract is self.tournament else None
-        if layout is None:
+        if layout is None:   # another contract's event, or one with a struct
             event = contract.events[name]().process_log(raw)
             args = {k: _plain(v) for k, v in dict(event["args"]).items()}
         else:
@@ -548,11 +550,11 @@ class ChainReader:
     def _event_topics(self, name: str, argument_filters: Optional[dict]) -> list:
         """The eth_getLogs topics of event `name` with `argument_filters` on its indexed arguments
         (a value, or a list of values for any of them)."""
-        if name not in self._event_layout:
+        if name not in self._topic_of_event:
             raise ValueError(f"the tournament has no event {name!r}")
         filters = dict(argument_filters or {})
         topics: list = [self._topic_of_event[name]]
-        for arg, kind in self._event_layout[name][0]:
+        for arg, kind in self._indexed_inputs[name]:
             if arg not in filters:
                 topics.append(None)
                 continue
@@ -641,6 +643,8 @@ def _event_layouts(abi: Sequence[dict]) -> tuple[dict, dict]:
         if entry.get("type") != "event" or entry.get("anonymous"):
             continue
         inputs = entry["inputs"]
+        if any(i["type"].startswith("tuple") for i in inputs):
+            continue   # structs (RoundOpened's config): web3 names their fields; rare events, decoded by web3
         layouts[entry["name"]] = ([(i["name"], _abi_type(i)) for i in inputs if i.get("indexed")],
                                   [i["name"] for i in inputs if not i.get("indexed")],
                                   [_abi_type(i) for i in inputs if not i.get("indexed")])
