@@ -192,23 +192,29 @@ def _parse_plain_csv(text: str, name: str) -> Predictions:
     names = [h.strip() for h in header]
     _check_columns(name, names)
     id_at, pred_at, width = names.index("id"), names.index("prediction"), len(header)
-    ids: list[str] = []
-    texts: list[str] = []
-    rows: list[int] = []
-    for number, line in enumerate(lines[1:], start=2):
-        record = line.split(",")
-        if len(record) == 1 and not record[0].strip():
-            continue  # blank lines, including a trailing one
-        if len(record) != width:
-            raise SubmissionError(
-                name, "not_a_table", f"line {number} has {len(record)} fields, "
-                f"the header has {width} ({_short(','.join(record), 40)})",
-                "every line must be id,prediction")
-        ids.append(record[id_at].strip())
-        texts.append(record[pred_at].strip())
-        rows.append(number)
-    values = np.array([_to_float(t) for t in texts], dtype=np.float64)
-    return Predictions(np.array(ids, dtype=object), values, np.array(rows), "line")
+    records = [line.split(",") for line in lines[1:]]
+    if all(len(r) == width for r in records):   # the usual file: no blank or short lines
+        numbers = range(2, len(records) + 2)
+    else:
+        kept = []
+        for number, record in enumerate(records, start=2):
+            if len(record) == 1 and not record[0].strip():
+                continue  # blank lines, including a trailing one
+            if len(record) != width:
+                raise SubmissionError(
+                    name, "not_a_table", f"line {number} has {len(record)} fields, "
+                    f"the header has {width} ({_short(','.join(record), 40)})",
+                    "every line must be id,prediction")
+            kept.append((number, record))
+        numbers = [n for n, _ in kept]
+        records = [r for _, r in kept]
+    ids = [r[id_at].strip() for r in records]
+    texts = [r[pred_at].strip() for r in records]
+    try:   # float() on each, in C; any text that is not a number: the per-value path (NaN for it)
+        values = np.array(texts, dtype=object).astype(np.float64) if texts else np.zeros(0)
+    except (ValueError, TypeError):
+        values = np.array([_to_float(t) for t in texts], dtype=np.float64)
+    return Predictions(np.array(ids, dtype=object), values, np.array(numbers), "line")
 
 
 def _to_float(text: str) -> float:
