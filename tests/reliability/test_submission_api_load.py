@@ -207,3 +207,182 @@ def test_a_replayed_signature_is_refused_however_it_is_spelled(world, tmp_path):
         assert answer.status_code in (401, 409), (how, answer.get_json())
         assert store.latest(rnd.round_id, staker.model_id).file_hash == hash_hex(new), how
     assert [r.file_hash for r in store.history(rnd.round_id, staker.model_id)] == [hash_hex(old), hash_hex(new)]
+
+
+# ------------------------------------------------------------------ waitress under slow clients and spam
+
+SLOW_CONNECTIONS = 1_000
+HONEST_VERSIONS = 5
+ATTACK_BOUND_S = 90
+
+
+class WaitressServer:
+    """The production server (`tournament serve submissions`'s make_server) on a loopback port."""
+
+    def __init__(self, app, settings):
+        from tournament.operator.submission_service.app import make_server
+        self.server = make_server(app, "127.0.0.1", 0, settings)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = __import__("threading").Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "WaitressServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.close()
+
+
+def test_slow_connections_and_a_key_spammer_do_not_stop_an_honest_owner(world, tmp_path):
+    """1,000 connections dribbling their headers and a spammer signing with throwaway keys (behind
+    the same trusted proxy as the owner, told apart by X-Forwarded-For): the owner's uploads all
+    succeed, /health answers within a second, the spammer is limited by its client address BEFORE
+    its signatures are checked, and nothing of it is stored."""
+    import resource
+    import socket
+    import threading
+
+    from tournament.operator.submission_service.app import ServerSettings
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4 * SLOW_CONNECTIONS:   # both ends of every slow socket live in this process
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8 * SLOW_CONNECTIONS), hard))
+    d = world.d
+    work = tmp_path / "work"
+    rnd = world.new_round(n_ids=40)
+    world.open(world.operator(work), rnd)
+    owner = world.add_stakers(1)[0]
+    app = create_app(ApiSettings(d.w3, d.deployment, tmp_path / "data", work))   # default rate limits
+    store = app.extensions["submission_store"]
+    chain_id = d.w3.eth.chain_id
+    settings = ServerSettings(threads=4, channel_timeout_s=60, trusted_proxy="127.0.0.1")
+    started = time.monotonic()
+    with WaitressServer(app, settings) as server:
+        port = server.server.effective_port
+        slow: list = []
+        for _ in range(SLOW_CONNECTIONS):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(f"POST /v1/rounds/{rnd.round_id}/models/{owner.model_id}/submission HTTP/1.1\r\n"
+                         "Host: api\r\n".encode())
+            slow.append(sock)
+        stop = threading.Event()
+
+        def dribble() -> None:   # one more header line per socket every second: never a full request
+            while not stop.is_set():
+                for sock in slow:
+                    try:
+                        sock.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        pass
+                stop.wait(1.0)
+
+        spam_status: list[int] = []
+
+        def spam() -> None:
+            session = requests.Session()
+            n = 0
+            while not stop.is_set():
+                key = Account.from_key(keccak(f"throwaway {n}".encode()))
+                raw = world.predictions(rnd)
+                expiry = chain_now(d.w3) + 3600
+                signature = (sign_upload(key, chain_id, d.deployment.tournament, rnd.round_id, owner.model_id,
+                                         hash_hex(raw), expiry) if n % 2 else "0x" + "cd" * 65)
+                answer = session.post(f"{server.url}/v1/rounds/{rnd.round_id}/models/{owner.model_id}/submission",
+                                      data=raw, timeout=30, headers={
+                                          "X-Signature": signature, "X-Expiry": str(expiry),
+                                          "X-Submission-Hash": hash_hex(raw), "X-Forwarded-For": "10.0.0.66"})
+                spam_status.append(answer.status_code)
+                n += 1
+
+        threads = [threading.Thread(target=dribble, daemon=True), threading.Thread(target=spam, daemon=True)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)
+            honest = requests.Session()
+            accepted, health_s = [], []
+            for version in range(HONEST_VERSIONS):
+                t0 = time.monotonic()
+                health = honest.get(f"{server.url}/v1/health", timeout=5, headers={"X-Forwarded-For": "10.0.0.9"})
+                health_s.append(time.monotonic() - t0)
+                assert health.status_code == 200
+                raw = world.predictions(rnd)
+                expiry = chain_now(d.w3) + 3600
+                answer = honest.post(
+                    f"{server.url}/v1/rounds/{rnd.round_id}/models/{owner.model_id}/submission", data=raw,
+                    timeout=30, headers={
+                        "X-Signature": sign_upload(owner.account, chain_id, d.deployment.tournament, rnd.round_id,
+                                                   owner.model_id, hash_hex(raw), expiry),
+                        "X-Expiry": str(expiry), "X-Submission-Hash": hash_hex(raw), "X-Forwarded-For": "10.0.0.7"})
+                assert answer.status_code == 201, answer.json()
+                accepted.append(hash_hex(raw))
+                time.sleep(0.3)
+            # The slow clients were all still connected (held by the event loop, not by threads).
+            still_open = 0
+            for sock in slow:
+                sock.setblocking(False)
+                try:
+                    still_open += sock.recv(1) != b""
+                except BlockingIOError:
+                    still_open += 1
+                except OSError:
+                    pass
+            assert still_open == SLOW_CONNECTIONS, still_open
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+            for sock in slow:
+                sock.close()
+    elapsed = time.monotonic() - started
+    print(f"slow connections {len(slow)}, spam {len(spam_status)} requests ({spam_status.count(429)} x 429), "
+          f"health max {max(health_s):.3f}s, {elapsed:.1f}s in all")
+    assert elapsed < ATTACK_BOUND_S, f"took {elapsed:.0f}s"
+    assert max(health_s) < 1.0, health_s
+    # The spammer: a burst, then 429 from its client address's bucket whatever it signed
+    # (garbage signatures included: limited before any signature check), never stored.
+    from tournament.operator.submission_service.app import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_MINUTE, IP_RATE_FACTOR
+    allowed = IP_RATE_FACTOR * (DEFAULT_RATE_BURST + DEFAULT_RATE_PER_MINUTE / 60 * elapsed) + 1
+    passed_limit = [s for s in spam_status if s != 429]
+    assert len(passed_limit) <= allowed and spam_status.count(429) >= 1, (len(passed_limit), allowed)
+    garbage_limited = [s for n, s in enumerate(spam_status) if n % 2 == 0 and s == 429]
+    assert garbage_limited, "garbage signatures must meet the client limit before the signature check"
+    assert set(spam_status) <= {401, 403, 429}, set(spam_status)
+    assert [r.file_hash for r in store.history(rnd.round_id, owner.model_id)] == accepted
+
+
+def test_ids_out_of_range_are_400_and_uploads_are_capped_per_model(world, tmp_path):
+    d = world.d
+    work = tmp_path / "work"
+    rnd = world.new_round(n_ids=20)
+    world.open(world.operator(work), rnd)
+    owner = world.add_stakers(1)[0]
+    app = create_app(ApiSettings(d.w3, d.deployment, tmp_path / "data", work, rate_per_minute=1e7,
+                                 rate_burst=100_000, max_uploads_per_model=3))
+    client = app.test_client()
+    store = app.extensions["submission_store"]
+    for bad in ("0", str(2**63), str(10**30), "-1", "1e3", "x"):
+        for path in (f"/v1/rounds/{bad}/models/1/submission", f"/v1/rounds/1/models/{bad}/submission",
+                     f"/v1/rounds/{bad}/models/1/uploads", f"/v1/rounds/{bad}/live_ids"):
+            answer = client.get(path) if not path.endswith("submission") else client.post(path, data=b"x")
+            assert answer.status_code == 400 and "id must be a whole number" in answer.get_json()["error"], \
+                (path, answer.status_code)
+    assert client.get(f"/v1/rounds/{2**63 - 1}/models/1/uploads").status_code == 200
+
+    def upload(raw: bytes) -> None:
+        expiry = chain_now(d.w3) + 3600
+        answer = client.post(f"/v1/rounds/{rnd.round_id}/models/{owner.model_id}/submission", data=raw, headers={
+            "X-Signature": sign_upload(owner.account, d.w3.eth.chain_id, d.deployment.tournament, rnd.round_id,
+                                       owner.model_id, hash_hex(raw), expiry),
+            "X-Expiry": str(expiry), "X-Submission-Hash": hash_hex(raw)})
+        assert answer.status_code == 201, answer.get_json()
+
+    versions = [world.predictions(rnd) for _ in range(6)]
+    upload(versions[0])
+    world.stake(rnd, owner, versions[0], 20 * NMR, store=False)   # the commitment: never dropped
+    for raw in versions[1:]:
+        upload(raw)
+    kept = [r.file_hash for r in store.history(rnd.round_id, owner.model_id)]
+    assert kept == [hash_hex(versions[0]), hash_hex(versions[4]), hash_hex(versions[5])]
+    on_disk = {p.name for p in (tmp_path / "data" / "files").iterdir() if not p.name.startswith(".")}
+    assert on_disk == set(kept)

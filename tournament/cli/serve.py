@@ -1,7 +1,8 @@
 """`tournament serve`: the operator's web services, each one process.
 
 `serve submissions` runs the submission API (tournament.operator.submission_service.app) that receives signed
-prediction uploads and hands the files to the operator's `collect` step after close.
+prediction uploads and hands the files to the operator's `collect` step after close, on waitress
+(read timeouts, a connection cap, a body cap, and a trusted-proxy setting for client addresses).
 The read-only explorer (`serve explorer`) joins this group in its own function below.
 """
 from __future__ import annotations
@@ -32,8 +33,19 @@ def serve() -> None:
 @click.option("--rate-per-minute", default=30.0, show_default=True, type=float,
               help="Uploads per minute per signing address (sustained).")
 @click.option("--rate-burst", default=10, show_default=True, type=int, help="Uploads per address at once.")
+@click.option("--max-uploads-per-model", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Files kept per (round, model); older ones are dropped (never the latest or the committed one).")
+@click.option("--trusted-proxy", default=None, metavar="IP",
+              help="The reverse proxy in front of the API: X-Forwarded-For is honoured from this peer only, "
+                   "so limits apply per real client address.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1), help="Request handler threads.")
+@click.option("--connection-limit", default=4000, show_default=True, type=click.IntRange(min=1),
+              help="Open connections at once (slow clients hold a socket, not a thread).")
+@click.option("--channel-timeout", default=30, show_default=True, type=click.IntRange(min=1),
+              help="Seconds a connection may stay silent while sending headers or body before it is closed.")
 def submissions(host: str, port: int, data_dir: Path, rpc: str, deployments: Optional[Path], rounds_dir: Path,
-                max_upload_mb: float, rate_per_minute: float, rate_burst: int) -> None:
+                max_upload_mb: float, rate_per_minute: float, rate_burst: int, max_uploads_per_model: int,
+                trusted_proxy: Optional[str], threads: int, connection_limit: int, channel_timeout: int) -> None:
     """Receive signed prediction uploads; serve them to `collect` after each round closes."""
     from tournament.chain.contracts import Deployment
     from tournament.chain.errors import ChainError
@@ -46,12 +58,20 @@ def submissions(host: str, port: int, data_dir: Path, rpc: str, deployments: Opt
         deployment = Deployment.load(chain_id(w3), deployments)
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
-    app = create_app(ApiSettings(w3, deployment, data_dir, rounds_dir,
-                                 max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-                                 rate_per_minute=rate_per_minute, rate_burst=rate_burst))
+    max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+    try:
+        app = create_app(ApiSettings(w3, deployment, data_dir, rounds_dir, max_upload_bytes=max_upload_bytes,
+                                     rate_per_minute=rate_per_minute, rate_burst=rate_burst,
+                                     max_uploads_per_model=max_uploads_per_model))
+    except ChainError as exc:
+        raise click.ClickException(str(exc)) from None
+    server = ServerSettings(threads=threads, connection_limit=connection_limit, channel_timeout_s=channel_timeout,
+                            max_request_body_bytes=max_upload_bytes + 1, trusted_proxy=trusted_proxy)
     click.echo(f"submission API for tournament {deployment.tournament} (chain {deployment.chain_id}) "
-               f"on http://{host}:{port}; files in {data_dir}; live ids from {rounds_dir}")
-    run(app, host, port)
+               f"on http://{host}:{port} (waitress, {threads} threads, {connection_limit} connections); "
+               f"files in {data_dir}; live ids from {rounds_dir}"
+               + (f"; client addresses from X-Forwarded-For of {trusted_proxy}" if trusted_proxy else ""))
+    run(app, host, port, server)
 
 
 # ---- `serve explorer` (read-only explorer pages) lives in tournament/cli/explorer_cmd.py.
