@@ -157,7 +157,7 @@ PHASES = ("collect", "score", "propose", "settle", "audit")
 
 def run(quick: bool = False) -> tuple[str, dict]:
     sizes = [int(x) for x in os.environ.get("SCALE_BENCH_SIZES", "").split(",") if x.strip()] or \
-        ([200] if quick else [1_000, 15_000])
+        ([100] if quick else [1_000, 15_000])
     rows = [measure(n) for n in sizes]
     lines = ["## Scale: one round through the operator pipeline and the audit (anvil, 36M-gas blocks, "
              f"{LIVE_IDS:,} live ids, one owner per model)", "",

@@ -36,6 +36,17 @@ Sendable = Union[ContractFunction, ContractConstructor]
 
 
 @dataclass
+class PendingTx:
+    """A transaction sent by `Transactor.send_signed`, not yet confirmed: every hash it was sent under."""
+
+    fn: Any
+    description: str
+    tx: dict
+    nonce: int
+    hashes: list
+
+
+@dataclass
 class Transactor:
     """Signs locally with `account` and sends; waits for `confirmations` blocks.
 
@@ -139,30 +150,43 @@ class Transactor:
     # ---------------------------------------------------------------- pipelined sends
     # For independent transactions sent back to back (settle batches): the caller takes the next
     # nonce once, sends each with `send_signed` (consecutive nonces, no wait) and later collects
-    # each receipt with `wait_receipt`. No fee bumps here: a stuck one times out with a clear
-    # error and the caller's rerun cancels it (settle_pending) before re-deriving its work.
+    # each receipt with `wait_receipt`, which re-sends a dropped or stuck one with the same nonce
+    # and higher fees, like `transact`.
     def next_nonce(self) -> int:
         return int(rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "reading the nonce"))
 
     def current_fees(self) -> dict:
         return self._fees()
 
-    def send_signed(self, fn, description: str, *, nonce: int, gas: int, fees: dict) -> bytes:
-        """Signs and broadcasts `fn` at `nonce` without waiting; returns the tx hash."""
+    def send_signed(self, fn, description: str, *, nonce: int, gas: int, fees: dict) -> "PendingTx":
+        """Signs and broadcasts `fn` at `nonce` without waiting for it."""
         tx = fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas, "chainId": self.chain_id,
                                    **fees})
         tx.pop("gasPrice", None)
         tx_hash = self._send_raw(self.account.sign_transaction(tx).raw_transaction, description)
         log.info("%s: sent %s (nonce %d, pipelined)", description, tx_hash.hex(), nonce)
-        return tx_hash
+        return PendingTx(fn, description, tx, nonce, [tx_hash])
 
-    def wait_receipt(self, tx_hash: bytes, nonce: int, fn, description: str) -> dict:
-        """The successful receipt of a `send_signed` transaction (confirmations waited; a revert decoded)."""
-        receipt = self._wait([tx_hash], nonce, description)
-        if receipt is None:
-            raise ChainError(f"{description}: no receipt for {tx_hash.hex()} (nonce {nonce}) after "
-                             f"{self.receipt_timeout_s:.0f}s; rerun the step (it cancels what is stuck first)")
-        return self._check(receipt, fn, description)
+    def wait_receipt(self, pending: "PendingTx") -> dict:
+        """The successful receipt of a `send_signed` transaction (confirmations waited; a revert
+        decoded); without a receipt after `receipt_timeout_s` it is re-sent at a higher fee."""
+        tx, nonce, description = pending.tx, pending.nonce, pending.description
+        for replacement in range(self.max_replacements + 1):
+            receipt = self._wait(pending.hashes, nonce, description)
+            if receipt is not None:
+                return self._check(receipt, pending.fn, description)
+            if replacement == self.max_replacements:
+                break
+            tx["maxFeePerGas"] = tx["maxFeePerGas"] * (100 + self.fee_bump_pct) // 100 + 1
+            tx["maxPriorityFeePerGas"] = tx["maxPriorityFeePerGas"] * (100 + self.fee_bump_pct) // 100 + 1
+            log.warning("%s: no receipt after %.0fs; replacing with higher fee (%d/%d)",
+                        description, self.receipt_timeout_s, replacement + 1, self.max_replacements)
+            try:
+                pending.hashes.append(self._send_raw(self.account.sign_transaction(tx).raw_transaction, description))
+            except NonceUsed:   # an earlier version was mined meanwhile: the next wait finds it
+                continue
+        raise ChainError(f"{description}: not mined after {self.max_replacements} fee bumps (nonce {nonce}, "
+                         f"hashes {[h.hex() for h in pending.hashes]}); check the node, then rerun")
 
     def pending_count(self) -> int:
         """How many of our transactions the node holds unmined (pending nonce - mined nonce)."""

@@ -193,14 +193,13 @@ class Settler:
         block_gas = max(target, int(ctx.chain.block_gas_limit))
         nonce = sender.next_nonce()
         fees = sender.current_fees()
-        in_flight: list[tuple[Any, int, bytes, int]] = []   # (batch, nonce, tx hash, gas limit)
+        in_flight: list[tuple[Any, Any]] = []   # (batch, PendingTx), oldest first
         done = 0
 
         def wait_oldest() -> None:
             nonlocal done
-            batch, batch_nonce, tx_hash, _gas = in_flight.pop(0)
-            description = f"settling {len(batch.leaves)} stakes of round {round_id}"
-            receipt = sender.wait_receipt(tx_hash, batch_nonce, self._batch_fn(round_id, batch), description)
+            batch, pending = in_flight.pop(0)
+            receipt = sender.wait_receipt(pending)
             self.last_settle_gas.append((len(batch.leaves), int(receipt["gasUsed"])))
             self._check_batch(round_id, receipt, batch.leaves, stakes, info)
             done += 1
@@ -211,11 +210,11 @@ class Settler:
                 gas = estimate * 6 // 5 if index == 0 else per_leaf * len(batch.leaves) * 5 // 4 + SETTLE_GAS_SLACK
                 gas = min(gas, block_gas)
                 description = f"settling {len(batch.leaves)} stakes of round {round_id}"
-                tx_hash = sender.send_signed(self._batch_fn(round_id, batch), description, nonce=nonce, gas=gas,
+                pending = sender.send_signed(self._batch_fn(round_id, batch), description, nonce=nonce, gas=gas,
                                              fees=fees)
-                folder.note(last_tx={description: "0x" + bytes(tx_hash).hex()})
+                folder.note(last_tx={description: "0x" + bytes(pending.hashes[0]).hex()})
                 ctx.point("settle:sent")
-                in_flight.append((batch, nonce, tx_hash, gas))
+                in_flight.append((batch, pending))
                 nonce += 1
                 if len(in_flight) >= self.max_in_flight:
                     wait_oldest()
