@@ -30,6 +30,7 @@ from tournament.protocol.submissions import submission_hash
 NMR = 10**18
 N_IDS = 200
 VETO_REASON = "targets source disagrees with targets.csv"
+VERIFICATION_FILE = "Tournament.standard-input.json"   # in <deployments>/<chainId>/
 
 
 @dataclass
