@@ -1,8 +1,8 @@
 """Round building for the role-command tests: the ONE place that knows the contract's round ABI.
 
-Protocol v2 (branch v2-contracts) changes `openRound` (adds liveIdsHash) and the signed
-`Results` struct (adds scoredAtRisk): `open_round` and `propose` are the two functions to
-update after merging it; everything else in tests/roles goes through them.
+Protocol v2: `openRound` takes liveIdsHash (keccak256 of the published live_ids.csv) and the
+signed `Results` struct carries scoredAtRisk; `open_round` and `propose` are the two functions
+that know it, everything else in tests/roles goes through them.
 """
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from eth_hash.auto import keccak
 
 from tournament.chain.client import Transactor
 from tournament.chain.devchain import chain_now, fund_eth, increase_time
+from tournament.operator.round_folder import live_ids_csv
 from tournament.protocol import payout as payout_math
-from tournament.protocol.results import Leaf, ResultsTree, leaves_to_json
+from tournament.protocol.results import SCORED, Leaf, ResultsTree, leaves_to_json
 from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
 
 DAY = 86_400
 NMR = 10**18
+LIVE_IDS = ["id-a", "id-b", "id-c"]
 PHASES = ["None", "Open", "Closed", "Resolvable", "Proposed", "Accepted", "Refunding", "Settled"]
 
 
@@ -81,23 +83,28 @@ def next_round_id(world) -> int:
 
 
 def open_round(world, round_id: int, close_time: int, resolve_time: int) -> None:
-    """openRound by the operator. v2: add keccak256(live_ids.csv) as liveIdsHash."""
-    tx(world, world.operator).transact(world.tournament.functions.openRound(round_id, close_time, resolve_time),
-                                       f"opening round {round_id}")
+    """openRound by the operator, with keccak256 of the round's live_ids.csv as liveIdsHash."""
+    live_ids_hash = keccak(live_ids_csv(LIVE_IDS))
+    tx(world, world.operator).transact(
+        world.tournament.functions.openRound(round_id, close_time, resolve_time, live_ids_hash),
+        f"opening round {round_id}")
 
 
 def propose(world, built: BuiltRound, artifacts_hash: bytes = b"\x11" * 32) -> None:
-    """Signs the round's leaves 2-of-3 and proposes them. v2: Results gains scoredAtRisk."""
+    """Signs the round's leaves 2-of-3 and proposes them; scoredAtRisk is the stake of the SCORED leaves."""
     t = world.tournament
     info = t.functions.getRound(built.round_id).call()
     attempt = int(info[4])
     _signers, _threshold, version = t.functions.signerSet().call()
     domain = domain_from_eip712_domain_call(t.functions.eip712Domain().call())
     tree = built.tree
-    results = Results(built.round_id, attempt, tree.root, tree.leaf_count, artifacts_hash, version)
+    scored = {leaf.model_id for leaf in built.leaves if leaf.status == SCORED}
+    scored_at_risk = sum(s.stake_wei for s in built.stakes if s.model_id in scored)
+    results = Results(built.round_id, attempt, tree.root, tree.leaf_count, scored_at_risk, artifacts_hash, version)
     signatures = sign_results(domain, results, [bytes(k.key) for k in world.signer_keys[:2]])
     tx(world, world.operator).transact(
-        t.functions.proposeResults((built.round_id, attempt, tree.root, tree.leaf_count, artifacts_hash, version),
+        t.functions.proposeResults((built.round_id, attempt, tree.root, tree.leaf_count, scored_at_risk,
+                                    artifacts_hash, version),
                                    signatures), f"proposing round {built.round_id}")
 
 

@@ -36,7 +36,7 @@ def opened_rounds(chain: TournamentChain, from_block: Optional[int] = None,
 def phase(chain: TournamentChain, round_id: int) -> str:
     """The phase's name (None, Open, Closed, Resolvable, Proposed, Accepted, Refunding, Settled)."""
     value = reader(chain).phase(int(round_id))
-    return "None" if value.value == 0 else value.name
+    return value.label
 
 
 def get_round(chain: TournamentChain, round_id: int) -> RoundState:
