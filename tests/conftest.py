@@ -50,6 +50,11 @@ class DeployedWorld:
 
 @pytest.fixture(scope="module")
 def anvil_chain():
+    from tournament.chain import reader
+
+    # The reader remembers RoundOpened blocks process-wide by (chain id, address, round), right on a
+    # real chain; each module's fresh anvil reuses the chain id and the deployment addresses.
+    reader._OPENED_BLOCKS.clear()
     with Anvil() as node:
         yield node
 
