@@ -174,6 +174,7 @@ def test_a_settlement_decodes_as_one_table_in_nmr_with_its_burn(page, world):
     assert page.text("#tx-time").endswith("UTC")
     rows = page.all("#settlement tbody tr", "[+e.dataset.model, Array.from(e.cells).map(c => c.innerText)]")
     assert len(rows) == 5 and len(page.all("#settlement")) == 1, "a settlement batch is ONE table"
+    assert page.all("table.arg-rows") == [], "the leaves argument is not repeated as a second table"
     receipt = world.deployed.w3.eth.get_transaction_receipt(world.txs["settle:1"])
     events = {int(e["args"]["modelId"]): e["args"] for e in t.events.StakeSettled().process_receipt(receipt)}
     for model_id, cells in rows:

@@ -40,9 +40,10 @@ def _view(reader: ChainReader, contract: Any, name: str, *args: Any) -> Any:
 # ------------------------------------------------------------------ roles
 
 def role_holders(reader: ChainReader) -> dict[str, list[dict]]:
-    """{role name: [{address, granted_tx, block}]} replayed from RoleGranted/RoleRevoked, in chain order."""
+    """{role name: [{address, tx, block}]} replayed from RoleGranted/RoleRevoked, in chain order; every
+    known role is listed, an empty list when nobody holds it."""
     changes = [(e, True) for e in reader.events("RoleGranted")] + [(e, False) for e in reader.events("RoleRevoked")]
-    holders: dict[str, dict[str, Optional[EventLog]]] = {}
+    holders: dict[str, dict[str, Optional[EventLog]]] = {name: {} for name in ROLE_NAMES.values()}
     for event, granted in sorted(changes, key=lambda c: (c[0].block_number, c[0].log_index)):
         role = "0x" + bytes(event.args["role"]).hex()
         name = ROLE_NAMES.get(role, role)
