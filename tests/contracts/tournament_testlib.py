@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from brownie import chain, web3
 from brownie.exceptions import VirtualMachineError, decode_typed_error
@@ -145,7 +146,7 @@ class reverts_with:
         self.args = args
         self.expected = error_data(name, *[0 if a is TX_TIME else a for a in args])
 
-    def __enter__(self) -> "reverts_with":
+    def __enter__(self) -> reverts_with:
         return self
 
     def __exit__(self, exc_type, exc_value, traceback) -> bool:

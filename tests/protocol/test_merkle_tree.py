@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tournament.protocol.merkle import (
     MerkleTreeError,
@@ -241,7 +242,6 @@ def test_every_proof_and_random_multiproofs_verify_and_changed_leaves_fail(value
 
 from tournament.protocol.results import (  # noqa: E402  (kept next to the tests that use them)
     INVALID,
-    LEAF_TYPES as RESULT_LEAF_TYPES,
     SCORED,
     Leaf,
     ResultsError,
@@ -250,6 +250,9 @@ from tournament.protocol.results import (  # noqa: E402  (kept next to the tests
     build_leaves,
     leaves_from_json,
     leaves_to_json,
+)
+from tournament.protocol.results import (
+    LEAF_TYPES as RESULT_LEAF_TYPES,
 )
 
 
