@@ -430,7 +430,7 @@ class InvariantChecker:
             if head_time >= close_time:
                 snapshot = self.close_snapshots.setdefault(round_id, dict(stakes))
                 assert snapshot == stakes, f"invariant 5: stakes of closed round {round_id} changed"
-                for (rid, model_id, block, _) in self.stake_events:
+                for (rid, _model_id, block, _) in self.stake_events:
                     if rid == round_id:
                         assert self._block_time(block) < close_time, "invariant 5: stake changed after close"
                 stake_checks += [(round_id, m, a) for m, a in snapshot.items()]

@@ -238,7 +238,7 @@ def test_every_proof_and_random_multiproofs_verify_and_changed_leaves_fail(value
         assert not verify_multiproof(root, LEAF_TYPES, bumped, proof, flags)
 
 
-# ---- oracle/results.py: the protocol's leaves and the results tree on top of the port ----
+# ---- tournament/protocol/results.py: the protocol's leaves and the results tree on top of the port ----
 
 from tournament.protocol.results import (  # noqa: E402  (kept next to the tests that use them)
     INVALID,
@@ -251,9 +251,7 @@ from tournament.protocol.results import (  # noqa: E402  (kept next to the tests
     leaves_from_json,
     leaves_to_json,
 )
-from tournament.protocol.results import (
-    LEAF_TYPES as RESULT_LEAF_TYPES,
-)
+from tournament.protocol.results import LEAF_TYPES as RESULT_LEAF_TYPES  # noqa: E402
 
 
 def test_result_leaf_types_are_the_protocols():

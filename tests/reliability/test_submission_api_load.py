@@ -113,7 +113,7 @@ def test_concurrent_uploads_are_kept_apart_and_attacks_refused(world, tmp_path):
               f"({uploads / elapsed:.0f}/s)")
 
         refused_hashes = set()
-        for kind, key, outcome in results:
+        for kind, _key, outcome in results:
             if kind == "honest":
                 for step, status, body in outcome:
                     if step == "upload":
