@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = [
     ("scoring", "bench.scoring_bench"),
+    ("merkle", "bench.merkle_bench"),
     ("gas", "bench.gas_bench"),
     ("scale", "bench.scale_bench"),
     ("demo", "bench.demo_bench"),
