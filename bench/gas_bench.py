@@ -72,7 +72,7 @@ class bulk:
     def __init__(self, w3: Web3):
         self.w3 = w3
 
-    def __enter__(self) -> "bulk":
+    def __enter__(self) -> bulk:
         self.w3.provider.make_request("anvil_autoImpersonateAccount", [True])
         self.w3.provider.make_request("evm_setAutomine", [False])
         return self

@@ -52,11 +52,12 @@ class DeployedWorld:
 def anvil_chain():
     from tournament.chain import reader
 
-    # The reader remembers RoundOpened blocks process-wide by (chain id, address, round), right on a
-    # real chain; each module's fresh anvil reuses the chain id and the deployment addresses.
+    # The reader remembers RoundOpened blocks per process by (chain id, tournament address, round),
+    # which never change on a real chain; each module's fresh anvil has the same id and addresses.
     reader._OPENED_BLOCKS.clear()
     with Anvil() as node:
         yield node
+    reader._OPENED_BLOCKS.clear()
 
 
 @pytest.fixture(scope="module")

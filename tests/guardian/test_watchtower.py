@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import requests
 from eth_hash.auto import keccak
-
 from guardian_world import PROPOSED, RESOLVABLE, RoundCase, watch_settings
+
 from tournament.guardian.receipts_inbox import ReceiptsInbox, parse_receipt
 from tournament.guardian.watch import AlertSink, Watchtower, serve_http
 

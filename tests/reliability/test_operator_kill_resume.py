@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from reliability_world import NMR, make_world, soak_scale
 
 from tournament.chain.client import PROJECT_ROOT
-from reliability_world import NMR, make_world, soak_scale
 
 SEEDS = list(range(soak_scale(2, 12)))
 MODELS = 6

@@ -15,7 +15,6 @@ from eth_hash.auto import keccak
 
 from tournament.chain.client import Transactor
 from tournament.chain.devchain import chain_now, fund_eth, increase_time
-from tournament.operator.round_folder import live_ids_csv
 from tournament.protocol import payout as payout_math
 from tournament.protocol.results import SCORED, Leaf, ResultsTree, leaves_to_json
 from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
