@@ -441,12 +441,6 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
     return app
 
 
-def _signer_sets(data: ExplorerData) -> list:
-    from tournament.auditor.audit import SignerSetView
-
-    return [SignerSetView(s.version, list(s.signers), s.threshold) for s in data.reader().signer_sets().values()]
-
-
 def _is_tx_hash(text: str) -> bool:
     body = text[2:] if text[:2].lower() == "0x" else text
     return len(body) == 64 and all(c in "0123456789abcdefABCDEF" for c in body)
