@@ -101,6 +101,46 @@ def multiplier(text: str) -> int:
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 
 
+def nmr_column(amount_wei: Optional[int], width: int = 14, places: int = 4) -> str:
+    """An NMR amount rounded to `places` decimals, right-aligned in `width` characters."""
+    from tournament.protocol.units import format_nmr
+    return f"{format_nmr(amount_wei, places):>{width}}"
+
+
+# Group options (`tournament participant --rpc URL status`) are accepted after the subcommand
+# too (`tournament participant status --rpc URL`), as the operator's and the auditor's are.
+# There they default to None and override the group's value only when given.
+def _override(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    if value is not None and value != ():
+        settings = ctx.find_object(Settings)
+        if settings is not None:
+            setattr(settings, str(param.name), value)
+            settings._participant = None
+    return value
+
+
+def group_options(fn):
+    """The group's connection options, accepted after the subcommand as well."""
+    options = [
+        click.option("--rpc", default=None, expose_value=False, callback=_override, help="JSON-RPC URL of the chain."),
+        click.option("--deployments", default=None, expose_value=False, callback=_override,
+                     type=click.Path(file_okay=False, path_type=Path), help="Directory with <chainId>.json files."),
+        click.option("--keystore", default=None, expose_value=False, callback=_override,
+                     type=click.Path(dir_okay=False, path_type=Path), help="Encrypted keystore with your key."),
+        click.option("--password-env", default=None, expose_value=False, callback=_override,
+                     help="Environment variable holding the keystore password."),
+        click.option("--key-env", default=None, expose_value=False, callback=_override,
+                     help="Environment variable holding a hex private key."),
+        click.option("--api", default=None, expose_value=False, callback=_override,
+                     help="The operator's submission API URL."),
+        click.option("--confirmations", default=None, expose_value=False, callback=_override,
+                     type=click.IntRange(min=0), help="Read the chain this many blocks below its head."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @click.group("participant")
 @click.option("--rpc", default=DEFAULT_RPC, show_default=True, envvar="TOURNAMENT_RPC",
               help="JSON-RPC URL of the chain (env TOURNAMENT_RPC).")
@@ -124,6 +164,7 @@ def participant(ctx: click.Context, rpc: str, deployments: Optional[Path], keyst
 
 @participant.command("new-key")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@group_options
 @click.pass_obj
 def new_key(settings: Settings, path: Path) -> None:
     """Create a fresh key in an encrypted keystore at PATH (prints the address only)."""
@@ -139,6 +180,7 @@ def new_key(settings: Settings, path: Path) -> None:
 
 
 @participant.command("address")
+@group_options
 @click.pass_obj
 def address(settings: Settings) -> None:
     """Print the address of your key."""
@@ -148,6 +190,7 @@ def address(settings: Settings) -> None:
 @participant.command("create-model")
 @click.argument("name")
 @yes_option
+@group_options
 @click.pass_obj
 def create_model(settings: Settings, name: str, yes: bool) -> None:
     """Create a model named NAME owned by your key."""
@@ -162,6 +205,7 @@ def create_model(settings: Settings, name: str, yes: bool) -> None:
 @click.argument("amount", type=str)
 @click.option("--permit", is_flag=True, help="One transaction with an EIP-2612 permit instead of approve + deposit.")
 @yes_option
+@group_options
 @click.pass_obj
 def deposit(settings: Settings, amount: str, permit: bool, yes: bool) -> None:
     """Move AMOUNT NMR from your address into your tournament wallet."""
@@ -180,6 +224,7 @@ def deposit(settings: Settings, amount: str, permit: bool, yes: bool) -> None:
 @participant.command("withdraw")
 @click.argument("amount", type=str)
 @yes_option
+@group_options
 @click.pass_obj
 def withdraw(settings: Settings, amount: str, yes: bool) -> None:
     """Send AMOUNT NMR (or `all`) from your tournament wallet back to your address."""
@@ -205,6 +250,7 @@ def withdraw(settings: Settings, amount: str, yes: bool) -> None:
 @click.option("--live-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Validate against this live_ids.csv instead of the one the API publishes.")
 @yes_option
+@group_options
 @click.pass_obj
 def submit(settings: Settings, file: Path, round_id: int, model: str, stake: str, corr_mult: str, mmc_mult: str,
            live_ids: Optional[Path], yes: bool) -> None:
@@ -235,6 +281,7 @@ def submit(settings: Settings, file: Path, round_id: int, model: str, stake: str
 @click.option("--model", required=True, help="Model id or name.")
 @click.argument("amount", required=False)
 @yes_option
+@group_options
 @click.pass_obj
 def unstake(settings: Settings, round_id: int, model: str, amount: Optional[str], yes: bool) -> None:
     """Take AMOUNT NMR (default: all) of a stake back while the round is open."""
@@ -252,6 +299,7 @@ def unstake(settings: Settings, round_id: int, model: str, amount: Optional[str]
 
 
 @participant.command("status")
+@group_options
 @click.pass_obj
 def status(settings: Settings) -> None:
     """Balances, models, open stakes and stakes waiting for results."""
@@ -278,6 +326,7 @@ def status(settings: Settings) -> None:
 
 @participant.command("history")
 @click.option("--csv", "as_csv", is_flag=True, help="Machine-readable CSV (amounts in wei) instead of a table.")
+@group_options
 @click.pass_obj
 def history(settings: Settings, as_csv: bool) -> None:
     """Every settled round: stake, corr, mmc, payout, burned, cumulative earnings and return."""
@@ -303,3 +352,138 @@ def history(settings: Settings, as_csv: bool) -> None:
                    f"{format_nmr(r.stake_wei, 4):>12} {r.corr:>+9.5f} {r.mmc:>+9.5f} {format_nmr(r.payout_wei, 4):>12} "
                    f"{format_nmr(r.burned_wei, 4):>10} {format_nmr(r.cumulative_payout_wei, 4):>12} "
                    f"{r.cumulative_return:>+10.2%}")
+
+
+# ---------------------------------------------------------------------------- diagnostics (no chain)
+
+def _read_table(path: Path, what: str):
+    from tournament.data.synthetic import read_id_table
+    try:
+        return read_id_table(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{path}: cannot read the {what} ({exc})") from None
+
+
+def _read_data(data_dir: Path, split: str):
+    from tournament.data import synthetic as dataset
+    try:
+        frame = dataset.read_split(data_dir, split)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{data_dir}: cannot read {dataset.FILES[split]} ({type(exc).__name__}); "
+                                   "give the folder written by `tournament data generate`") from None
+    frame.index = frame.index.astype(str)
+    return frame, dataset.feature_names(frame)
+
+
+def _prediction_column(frame, path: Path):
+    for name in ("prediction", "meta_model"):
+        if name in frame.columns:
+            return frame[name]
+    raise click.ClickException(f"{path}: no prediction (or meta_model) column")
+
+
+@participant.command("diagnostics")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Data folder (`tournament data generate`): your ids are joined to its validation set.")
+@click.option("--meta-model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="id,prediction file to measure MMC against (default: the example model).")
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the SVG chart (default: FILE's name + .diagnostics.svg, next to it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@group_options
+@click.pass_obj
+def diagnostics(settings: Settings, file: Path, data_dir: Path, meta_model: Optional[Path], chart: Optional[Path],
+                as_json: bool) -> None:
+    """Per-era CORR, MMC, FNC, feature exposure and drawdown of your VALIDATION predictions in FILE."""
+    import json
+
+    import numpy as np
+
+    from tournament.data import example_model as em
+    from tournament.participant import charts
+    from tournament.participant import diagnostics as dg
+
+    predictions = _read_table(file, "predictions")
+    validation, features = _read_data(data_dir, "validation")
+    train, _ = _read_data(data_dir, "train")
+    try:
+        joined = dg.align(predictions, validation, features, name=file.name)
+        example = em.fit_ridge(train, features).predict(joined)
+        meta = None
+        meta_name = "example model"
+        if meta_model is not None:
+            meta_frame = _read_table(meta_model, "meta model")
+            column = _prediction_column(meta_frame, meta_model)
+            missing = joined.index.difference(meta_frame.index)
+            if len(missing):
+                raise dg.DiagnosticsError(f"{meta_model.name}: {len(missing)} of your ids have no meta-model value "
+                                          f"(e.g. {missing[0]})")
+            meta = column.loc[joined.index].astype(float).to_numpy()
+            meta_name = meta_model.name
+        report = dg.diagnose(joined, features, example, meta, meta_model_name=meta_name)
+    except dg.DiagnosticsError as exc:
+        raise click.ClickException(str(exc)) from None
+    eras = [r.era for r in report.per_era]
+    svg = charts.era_chart(
+        eras, {"cumulative CORR": [r.cumulative_corr for r in report.per_era],
+               "cumulative MMC": list(np.cumsum([r.mmc for r in report.per_era]))},
+        ("CORR per era", [r.corr for r in report.per_era]), title=f"{file.name}: validation diagnostics")
+    chart_path = chart or file.with_name(file.name + ".diagnostics.svg")
+    try:
+        chart_path.write_text(svg)
+    except OSError as exc:
+        raise click.ClickException(f"{chart_path}: cannot write the chart ({exc.strerror})") from None
+    if as_json:
+        out = report.as_dict()
+        out["chart"] = str(chart_path)
+        click.echo(json.dumps(out, indent=1, default=float))
+        return
+    click.echo(f"{file.name}: {report.ids:,} ids over {report.eras} validation eras")
+    click.echo(f"  {'':24} {'mean':>9} {'std':>8} {'sharpe':>8}")
+    for label, stats in (("CORR", report.corr), (f"MMC (vs {report.meta_model})", report.mmc),
+                         ("FNC (feature-neutral)", report.fnc)):
+        click.echo(f"  {label:24.24} {stats.mean:>+9.5f} {stats.std:>8.5f} {stats.sharpe:>+8.3f}")
+    click.echo(f"  max drawdown of cumulative CORR   {report.max_drawdown:.5f}")
+    click.echo(f"  feature exposure: max {report.max_feature_exposure:.4f}, RMS {report.rms_feature_exposure:.4f} "
+               f"(mean over eras; most exposed: {report.worst_feature})")
+    click.echo(f"  correlation with the example model {report.corr_with_example:+.4f}")
+    click.echo(f"  chart: {chart_path}")
+
+
+@participant.command("neutralize")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Data folder: FILE's ids are looked up in its validation set, then its live set.")
+@click.option("--proportion", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Share of the features' linear projection to remove (1 = fully neutral).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the neutralized id,prediction file (values in (0, 1), ranked per era).")
+@group_options
+@click.pass_obj
+def neutralize_cmd(settings: Settings, file: Path, data_dir: Path, proportion: float, out_path: Path) -> None:
+    """Remove PROPORTION of your predictions' linear exposure to the features, era by era."""
+    import pandas as pd
+
+    from tournament.participant import diagnostics as dg
+
+    predictions = _read_table(file, "predictions")
+    column = _prediction_column(predictions, file)
+    for split in ("validation", "live"):
+        frame, features = _read_data(data_dir, split)
+        if predictions.index.isin(frame.index).all():
+            break
+    else:
+        raise click.ClickException(f"{file.name}: its ids are neither all validation nor all live ids of {data_dir}")
+    rows = frame.loc[predictions.index]
+    eras = rows["era"].astype(str).to_numpy()
+    try:
+        values = pd.to_numeric(column, errors="raise").to_numpy(float)
+        neutral = dg.neutralize_by_era(values, rows[features].to_numpy(float), eras, proportion)
+    except (ValueError, dg.DiagnosticsError) as exc:
+        raise click.ClickException(f"{file.name}: {exc}") from None
+    ranked = dg.to_submission(neutral, eras)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"id": predictions.index, "prediction": ranked}).to_csv(out_path, index=False)
+    click.echo(f"neutralized {len(ranked):,} {split} predictions by {proportion:g} over {len(set(eras))} era(s) "
+               f"-> {out_path}")
