@@ -31,13 +31,12 @@ class Settings:
     api: Optional[str]
     confirmations: int = 0
     _participant: object = None
+    _connection: Optional[tuple] = None
 
     def participant(self):
         """The Participant for these options (connects and loads the key once)."""
         if self._participant is None:
-            from tournament.chain.contracts import Deployment
             from tournament.chain.keys import load_account
-            from tournament.chain.rpc import chain_id, connect
             from tournament.participant.client import Participant
 
             with errors():
@@ -50,11 +49,47 @@ class Settings:
                             f"no key: pass --keystore FILE (create one with `tournament participant new-key FILE`) "
                             f"or put a private key in the environment variable {self.key_env}")
                     account = load_account(key_env=self.key_env)
-                w3 = connect(self.rpc)
-                deployment = Deployment.load(chain_id(w3), self.deployments)
+                w3, deployment = self.connection()
                 self._participant = Participant(w3, deployment, account, self.api,
                                                 confirmations=self.confirmations)
         return self._participant
+
+    def connection(self):
+        """(Web3, Deployment) for --rpc and --deployments, without a key (read-only commands)."""
+        from tournament.chain.contracts import Deployment
+        from tournament.chain.rpc import chain_id, connect
+        from tournament.cli.errors import remember_contract
+
+        if self._connection is not None:
+            return self._connection
+        if not str(self.rpc).startswith(("http://", "https://")):
+            raise click.ClickException(f"RPC URL {self.rpc!r} must start with http:// or https://, "
+                                       "e.g. --rpc http://127.0.0.1:8545")
+        with errors():
+            w3 = connect(self.rpc)
+            deployment = Deployment.load(chain_id(w3), self.deployments)
+        remember_contract(deployment.tournament, deployment.chain_id)
+        from tournament.admin.connection import no_tournament_message
+        from tournament.chain.rpc import rpc
+        from eth_utils import to_checksum_address
+        # A chain restarted without the deployment answers every call with empty data: say so at connect.
+        code = rpc(lambda: w3.eth.get_code(to_checksum_address(deployment.tournament)), "reading the tournament's code")
+        if not code:
+            raise click.ClickException(no_tournament_message(to_checksum_address(deployment.tournament),
+                                                             deployment.chain_id))
+        self._connection = (w3, deployment)
+        return self._connection
+
+    def reader(self):
+        """A ChainReader at the head (minus --confirmations): the participant's if a key is given."""
+        from tournament.chain.reader import ChainReader
+        if self.has_key():
+            return self.participant().reader()
+        w3, deployment = self.connection()
+        return ChainReader(w3, deployment, confirmations=self.confirmations)
+
+    def has_key(self) -> bool:
+        return self.keystore is not None or bool(os.environ.get(self.key_env))
 
     def _password_env_if_set(self) -> Optional[str]:
         return self.password_env if os.environ.get(self.password_env) else None
@@ -116,6 +151,7 @@ def _override(ctx: click.Context, param: click.Parameter, value: object) -> obje
         if settings is not None:
             setattr(settings, str(param.name), value)
             settings._participant = None
+            settings._connection = None
     return value
 
 
@@ -487,3 +523,170 @@ def neutralize_cmd(settings: Settings, file: Path, data_dir: Path, proportion: f
     pd.DataFrame({"id": predictions.index, "prediction": ranked}).to_csv(out_path, index=False)
     click.echo(f"neutralized {len(ranked):,} {split} predictions by {proportion:g} over {len(set(eras))} era(s) "
                f"-> {out_path}")
+
+
+# ---------------------------------------------------------------------------- rounds and results
+
+@participant.command("rounds")
+@click.option("--all", "show_all", is_flag=True, help="Also settled rounds you had no stake in.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Newest rounds shown.")
+@click.option("--data-url", envvar="TOURNAMENT_DATA_URL",
+              help="Folder or URL of the live features (live.parquet) (env TOURNAMENT_DATA_URL).")
+@group_options
+@click.pass_obj
+def rounds_cmd(settings: Settings, show_all: bool, limit: int, data_url: Optional[str]) -> None:
+    """Rounds with their phase, close and resolve times (UTC), your stakes and the live data to download."""
+    from tournament.participant.client import format_time
+    from tournament.participant.rounds import list_rounds, live_data
+
+    reader = settings.reader()
+    owner = settings.participant().address if settings.has_key() else None
+    with errors():
+        rows = list_rounds(reader, owner, include_settled=show_all, limit=limit)
+    if not rows:
+        click.echo("no rounds opened yet")
+        return
+    click.echo(f"chain time {format_time(reader.now())}" + (f"; stakes of {owner}" if owner else
+                                                             "; give a key to see your stakes"))
+    click.echo(f"{'round':>6}  {'phase':<10} {'closes (UTC)':<21} {'resolves (UTC)':<21} {'models':>6} "
+               f"{'at risk NMR':>14} {'your stake NMR':>15}")
+    for r in rows:
+        mine = nmr_column(r.my_stake_wei, 15) if r.my_stakes else f"{'-':>15}"
+        click.echo(f"{r.round_id:>6}  {r.phase:<10} {format_time(r.close_time):<21} {format_time(r.resolve_time):<21} "
+                   f"{r.staked_count:>6} {nmr_column(r.total_at_risk_wei)} {mine}")
+        for s in r.my_stakes:
+            click.echo(f"{'':8}model {s.model_id} {s.model_name:<16.16} {nmr_column(s.amount_wei)} NMR  "
+                       f"corr {s.corr_mult / 100:g}x mmc {s.mmc_mult / 100:g}x  file {s.submission_hash[:12]}…")
+    open_rows = [r for r in rows if r.open]
+    if open_rows:
+        click.echo("\nlive data of the open rounds:")
+    for r in open_rows:
+        where = live_data(r, settings.api, data_url)
+        click.echo(f"  round {r.round_id}: live ids   {where.live_ids_url or '(give --api URL)'}"
+                   f"  (keccak256 must be {where.live_ids_hash})")
+        click.echo(f"  {'':{len(str(r.round_id)) + 8}}live features {where.live_features or '(give --data-url)'}")
+
+
+@participant.command("provisional")
+@click.option("--round", "round_id", required=True, type=int, help="Round number.")
+@click.option("--source", envvar="TOURNAMENT_PROVISIONAL", required=True,
+              help="Where the operator publishes them: its work folder, a base URL, or a URL with {round} "
+                   "(env TOURNAMENT_PROVISIONAL).")
+@click.option("--all", "show_all", is_flag=True, help="Every model of the round, not only yours.")
+@group_options
+@click.pass_obj
+def provisional_cmd(settings: Settings, round_id: int, source: str, show_all: bool) -> None:
+    """PROVISIONAL scores of a resolving round (targets known so far): never results, never payouts."""
+    import requests
+
+    from tournament.participant.client import format_time
+    from tournament.participant.rounds import ProvisionalError, parse_provisional, provisional_location
+
+    where = provisional_location(source, round_id)
+    if where.startswith(("http://", "https://")):
+        try:
+            answer = requests.get(where, timeout=30)
+        except requests.RequestException as exc:
+            raise click.ClickException(f"{where} did not answer ({type(exc).__name__}); check --source") from None
+        if answer.status_code == 404:
+            raise click.ClickException(f"no provisional scores of round {round_id} published at {where} yet")
+        if answer.status_code >= 400:
+            raise click.ClickException(f"{where}: HTTP {answer.status_code}")
+        raw = answer.content
+    else:
+        try:
+            raw = Path(where).read_bytes()
+        except OSError:
+            raise click.ClickException(f"no provisional scores of round {round_id} at {where} yet "
+                                       "(the operator publishes them with `tournament operator provisional`)") from None
+    try:
+        rows = parse_provisional(raw, round_id)
+    except ProvisionalError as exc:
+        raise click.ClickException(f"{where}: {exc}") from None
+    mine: Optional[set[int]] = None
+    if not show_all and settings.has_key():
+        mine = {m.model_id for m in settings.participant().models()}
+        rows = [r for r in rows if r.model_id in mine]
+    click.echo(f"PROVISIONAL scores of round {round_id}: NOT the round's results and NOT payouts; "
+               "they change as targets arrive")
+    if not rows:
+        click.echo("  none of your models" if mine is not None else "  no rows")
+        return
+    first = rows[0]
+    click.echo(f"as of {format_time(first.as_of)}, on {first.ids_scored:,} of {first.ids_total:,} live ids "
+               f"({first.ids_scored / first.ids_total:.0%}) with a known target")
+    click.echo(f"  {'model':>6} {'status':<9} {'corr (prov.)':>13} {'mmc (prov.)':>12}  note")
+    for r in rows:
+        corr = f"{r.corr:+.5f}" if r.corr is not None else "-"
+        mmc = f"{r.mmc:+.5f}" if r.mmc is not None else "-"
+        click.echo(f"  {r.model_id:>6} {r.status:<9} {corr:>13} {mmc:>12}  {r.message}")
+
+
+@participant.command("leaderboard")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Rows shown.")
+@click.option("--csv", "as_csv", is_flag=True, help="Machine-readable CSV (amounts in wei).")
+@group_options
+@click.pass_obj
+def leaderboard_cmd(settings: Settings, limit: int, as_csv: bool) -> None:
+    """Every model's settled rounds: mean CORR and MMC per round, NMR earned, return, reputation."""
+    from tournament.participant.leaderboard import REPUTATION_ROUNDS, read_leaderboard
+
+    reader = settings.reader()
+    with errors():
+        rows = read_leaderboard(reader)
+    if as_csv:
+        click.echo("model_id,model_name,owner,rounds,invalid,refunded,mean_corr,mean_mmc,earned_wei,staked_wei,"
+                   "return,reputation")
+        for r in rows:
+            click.echo(f"{r.model_id},{r.model_name},{r.owner},{r.rounds},{r.invalid},{r.refunded},"
+                       f"{'' if r.mean_corr is None else repr(r.mean_corr)},{'' if r.mean_mmc is None else repr(r.mean_mmc)},"
+                       f"{r.earned_wei},{r.staked_wei},{r.return_ratio!r},{'' if r.reputation is None else repr(r.reputation)}")
+        return
+    if not rows:
+        click.echo("no settled stakes yet")
+        return
+    click.echo(f"{'#':>3} {'model':<22} {'rounds':>6} {'corr/round':>10} {'mmc/round':>10} {'NMR earned':>14} "
+               f"{'return':>8} {f'reputation ({REPUTATION_ROUNDS}r)':>17}")
+    dash = "-"
+    for rank, r in enumerate(rows[:limit], start=1):
+        extra = (f"  ({r.invalid} invalid)" if r.invalid else "") + (f"  ({r.refunded} refunded)" if r.refunded else "")
+        click.echo(f"{rank:>3} {str(r.model_id) + ' ' + r.model_name:<22.22} {r.rounds:>6} "
+                   f"{f'{r.mean_corr:+.5f}' if r.mean_corr is not None else dash:>10} "
+                   f"{f'{r.mean_mmc:+.5f}' if r.mean_mmc is not None else dash:>10} "
+                   f"{nmr_column(r.earned_wei)} {r.return_ratio:>+8.2%} "
+                   f"{f'{r.reputation:+.5f}' if r.reputation is not None else dash:>17}{extra}")
+
+
+@participant.command("watch")
+@click.option("--once", is_flag=True, help="Check once and exit (for cron) instead of polling.")
+@click.option("--notify", "notify_urls", multiple=True, metavar="APPRISE_URL",
+              help="Also send each notice there (apprise: json://host/path, mailtos://..., slack://...); repeatable.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path.home() / ".tournament" / "watch.json", show_default=True,
+              help="JSON file remembering the last block seen.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between checks.")
+@group_options
+@click.pass_obj
+def watch(settings: Settings, once: bool, notify_urls: tuple[str, ...], state_path: Path, interval: float) -> None:
+    """Tell you when a stake of your models is settled or refunded (stdout, and apprise URLs)."""
+    import time
+
+    from tournament.participant.notify import NotifyError, Watcher, apprise_sender
+
+    p = settings.participant()
+    senders = [lambda n: click.echo(f"{n.title}: {n.body}")]
+    try:
+        if notify_urls:
+            senders.append(apprise_sender(notify_urls))
+        watcher = Watcher(p.w3, p.deployment, p.address, state_path, senders, confirmations=settings.confirmations)
+        while True:
+            with errors():
+                notices = watcher.poll()
+            if once:
+                if not notices:
+                    click.echo("no new settlements or refunds")
+                return
+            time.sleep(interval)
+    except NotifyError as exc:
+        raise click.ClickException(str(exc)) from None
