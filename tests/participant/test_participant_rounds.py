@@ -114,7 +114,7 @@ def test_rounds_list_phases_times_my_stakes_and_live_data(deployed, world, tmp_p
     row2 = next(line for line in lines if line.split()[:2] == ["2", "Open"])
     row1 = next(line for line in lines if line.split()[:2] == ["1", "Closed"])
     assert "UTC" in row2 and "7.5000" in row2 and "12.0000" in row1
-    assert row2.index("7.5000") + len("7.5000") == row1.index("12.0000") + len("12.0000") == len(header)
+    assert row2.rindex("7.5000") + len("7.5000") == row1.rindex("12.0000") + len("12.0000") == len(header)
     assert f"{world['url']}/v1/rounds/2/live_ids" in run.stdout and "/srv/data/live.parquet" in run.stdout
     # Without a key it still lists the rounds (no stakes column filled).
     anonymous = cli(deployed, "participant", "--rpc", deployed.rpc_url, "rounds")
@@ -165,7 +165,7 @@ def _provisional_round(tmp_path):
     stakes, files, infos = [], {}, []
     for model_id in (1, 2, 3, 4, 5):
         values = np.full(len(IDS), 0.5) if model_id == 4 else rng.random(len(IDS))
-        raw = ("id,prediction\n" + "".join(f"{i},{v!r}\n" for i, v in zip(IDS, values))).encode()
+        raw = ("id,prediction\n" + "".join(f"{i},{float(v)!r}\n" for i, v in zip(IDS, values))).encode()
         digest = keccak(raw)
         stakes.append(StakeAtClose(model_id, "0x" + "ab" * 20, model_id * NMR, 100, 0, digest))
         received = None if model_id == 5 else raw
