@@ -72,18 +72,35 @@ def notice_for(event: EventLog, names: Optional[dict[int, str]] = None) -> Notic
                   event.block_number, event.tx_hash)
 
 
+class _quiet_apprise:
+    """apprise logs its own errors; ours (NotifyError) is the one line the user sees."""
+
+    def __enter__(self) -> None:
+        self.logger = logging.getLogger("apprise")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.setLevel(self.level)
+
+
 def apprise_sender(urls: Sequence[str]) -> Callable[[Notice], None]:
     """A sender posting each notice to the apprise URLs (raises NotifyError when none accepts it)."""
     import apprise
 
     client = apprise.Apprise()
     for url in urls:
-        if not client.add(url):
-            raise NotifyError(f"{url.split('://')[0]}://...: not a notification URL apprise understands "
+        with _quiet_apprise():
+            added = client.add(url)
+        if not added:
+            shown = url.split("://")[0] + "://..." if "://" in url else repr(url)  # a URL may hold a password
+            raise NotifyError(f"{shown}: not a notification URL apprise understands "
                               "(e.g. json://host/path, mailtos://user:pass@host, slack://...)")
 
     def send(notice: Notice) -> None:
-        if not client.notify(title=notice.title, body=notice.body):
+        with _quiet_apprise():
+            delivered = client.notify(title=notice.title, body=notice.body)
+        if not delivered:
             raise NotifyError(f"the notification of round {notice.round_id}, model {notice.model_id} was not "
                               "delivered; the watcher will send it again next time")
     return send
