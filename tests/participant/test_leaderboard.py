@@ -58,7 +58,7 @@ def test_leaderboard_from_the_chain_and_the_command(deployed, world, tmp_path):
     bob.deposit(200 * NMR)
     scores = {1: {a: (20_000_000, 4_000_000), b: (-10_000_000, 0)}, 2: {a: (10_000_000, 2_000_000)}}
     for round_id in (1, 2):
-        open_round(deployed, world["operator"], round_id, close_in_s=DAY)
+        open_round(deployed, world, round_id, close_in_s=DAY)
         alice.submit(round_id, a, predictions_file(tmp_path / f"a{round_id}.csv", world["ids"], round_id), 50 * NMR, 200)
         bob.submit(round_id, b, predictions_file(tmp_path / f"b{round_id}.csv", world["ids"], 9 + round_id),
                    20 * NMR, 100)

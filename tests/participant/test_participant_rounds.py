@@ -88,10 +88,10 @@ def test_rounds_list_phases_times_my_stakes_and_live_data(deployed, world, tmp_p
     alice = client(deployed, world, alice_key)
     model_id = alice.create_model("rounds-alice")
     alice.deposit(100 * NMR)
-    open_round(deployed, world["operator"], 1, close_in_s=2 * DAY)
+    open_round(deployed, world, 1, close_in_s=2 * DAY)
     alice.submit(1, model_id, predictions_file(tmp_path / "a.csv", world["ids"], 1), 12 * NMR, 100)
     increase_time(w3, 3 * DAY)                       # round 1 closes
-    open_round(deployed, world["operator"], 2, close_in_s=7 * DAY)
+    open_round(deployed, world, 2, close_in_s=7 * DAY)
     alice.submit(2, model_id, predictions_file(tmp_path / "b.csv", world["ids"], 2), 7_500_000_000_000_000_000, 150)
 
     rows = list_rounds(alice.reader(), alice.address)

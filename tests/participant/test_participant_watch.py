@@ -55,8 +55,8 @@ def test_watch_notifies_settlement_and_refund_once(deployed, world, tmp_path, we
     assert json.loads(state.read_text())["lastBlock"] == deployed.w3.eth.block_number
 
     # Round 1 settles with a reward; round 2 gets no results and is refunded.
-    open_round(deployed, world["operator"], 1, close_in_s=DAY)
-    open_round(deployed, world["operator"], 2, close_in_s=DAY)
+    open_round(deployed, world, 1, close_in_s=DAY)
+    open_round(deployed, world, 2, close_in_s=DAY)
     carol.submit(1, model_id, predictions_file(tmp_path / "a.csv", world["ids"], 1), 40 * NMR, 200)
     carol.submit(2, model_id, predictions_file(tmp_path / "b.csv", world["ids"], 2), 10 * NMR, 100)
     increase_time(deployed.w3, 30 * DAY)
