@@ -288,3 +288,20 @@ def run(round_id, targets, source, wait, max_wait, **options):
 def status(round_id, **options):
     """Show the round's phase, attempt, closed stakes and the operator's next action."""
     click.echo(str(make_operator(Settings(**options)).next_action(round_id)))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@click.option("--targets", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="The targets known so far: id,target (CSV or Parquet) for some of the live ids.")
+@click.option("--work", default="tournament-data", show_default=True, type=click.Path(file_okay=False),
+              help="Operator work folder (rounds/<id>/...).")
+@failures_exit
+def provisional(round_id, targets, work):
+    """Publish PROVISIONAL scores of a resolving round on the targets known so far (no chain, no payout)."""
+    import time
+
+    from tournament.operator.provisional import publish_provisional
+    path, rows = publish_provisional(work, round_id, targets, int(time.time()))
+    known = f"{rows[0].ids_scored}/{rows[0].ids_total} ids" if rows else "no stakes"
+    click.echo(f"round {round_id}: provisional scores of {len(rows)} stakes on {known} -> {path}")

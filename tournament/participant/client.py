@@ -358,6 +358,12 @@ class Participant:
     def withdraw(self, amount_wei: int) -> str:
         """Sends free NMR from the tournament wallet back to this address."""
         amount_wei = self._positive(amount_wei, "withdraw")
+        balance = self.reader().wallet_balance_wei(self.address)
+        if amount_wei > balance:
+            # Not the contract's "deposit more first": more NMR in the wallet is not what a withdrawal needs.
+            raise ParticipantError(f"withdrawing {format_nmr(amount_wei)} NMR: your tournament wallet holds "
+                                   f"{format_nmr(balance)} NMR; withdraw at most that (`withdraw all`); staked NMR "
+                                   "comes back to the wallet when its round settles")
         receipt = self._send(self.calls.withdraw(amount_wei),
                              f"withdrawing {format_nmr(amount_wei)} NMR")
         return receipt["transactionHash"].hex()
