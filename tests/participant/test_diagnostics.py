@@ -63,7 +63,8 @@ def test_every_era_equals_numerai_tools(data):
         assert row.fnc == pytest.approx(nt.feature_neutral_corr(preds, feats, target).iloc[0], abs=1e-9)
         _, exposure = nt.max_feature_correlation(frame["prediction"], feats)
         assert row.max_exposure == pytest.approx(exposure, abs=1e-12)
-        per_feature = feats.apply(lambda f: np.corrcoef(f, frame["prediction"])[0, 1])
+        prediction = frame["prediction"]
+        per_feature = feats.apply(lambda f, p=prediction: np.corrcoef(f, p)[0, 1])
         assert row.rms_exposure == pytest.approx(float(np.sqrt((per_feature ** 2).mean())), abs=1e-12)
         spearman = frame["prediction"].rank().corr(pd.Series(meta).rank())
         assert row.corr_with_example == pytest.approx(spearman, abs=1e-12)

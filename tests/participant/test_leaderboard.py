@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.participant.test_participant_client import NMR, client, open_round, predictions_file, world  # noqa: F401
+from tests.participant.test_participant_client import NMR, client, open_round, predictions_file  # noqa: F401
 from tests.participant.test_participant_rounds import cli, settle_round
 from tournament.chain.devchain import increase_time
 from tournament.chain.types import EventLog

@@ -26,7 +26,6 @@ from tests.participant.test_participant_client import (  # noqa: F401  (world is
     client,
     open_round,
     predictions_file,
-    world,
 )
 from tournament.chain.devchain import increase_time
 from tournament.cli.main import main
@@ -37,7 +36,6 @@ from tournament.participant.rounds import list_rounds, live_data, parse_provisio
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.round_scoring import RoundInputs, StakeAtClose, score_round
 from tournament.protocol.signing import Domain, Results, sign_results
-
 
 # ------------------------------------------------------------------ helpers shared with the leaderboard and watch tests
 

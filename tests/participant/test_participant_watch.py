@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tests.participant.test_participant_client import NMR, client, open_round, predictions_file, world  # noqa: F401
+from tests.participant.test_participant_client import NMR, client, open_round, predictions_file  # noqa: F401
 from tests.participant.test_participant_rounds import assert_one_line_error, cli, settle_round
 from tournament.chain.devchain import increase_time
 from tournament.participant.notify import NotifyError, Watcher

@@ -69,9 +69,10 @@ class Settings:
             w3 = connect(self.rpc)
             deployment = Deployment.load(chain_id(w3), self.deployments)
         remember_contract(deployment.tournament, deployment.chain_id)
+        from eth_utils import to_checksum_address
+
         from tournament.admin.connection import no_tournament_message
         from tournament.chain.rpc import rpc
-        from eth_utils import to_checksum_address
         # A chain restarted without the deployment answers every call with empty data: say so at connect.
         code = rpc(lambda: w3.eth.get_code(to_checksum_address(deployment.tournament)), "reading the tournament's code")
         if not code:

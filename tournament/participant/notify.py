@@ -59,7 +59,7 @@ def notice_for(event: EventLog, names: Optional[dict[int, str]] = None) -> Notic
         return Notice("refunded", round_id, model_id, f"Round {round_id}: stake of {model} refunded",
                       f"{format_nmr(amount)} NMR returned in full to your tournament wallet (no score, no burn). "
                       f"tx {event.tx_hash}", event.block_number, event.tx_hash)
-    stake, payout, burned = int(a["stake"]), int(a["payout"]), int(a["burned"])
+    stake, payout = int(a["stake"]), int(a["payout"])
     if int(a["status"]) == Status.SCORED:
         outcome = "reward" if payout > 0 else "burned" if payout < 0 else "no change"
         body = (f"stake {format_nmr(stake)} NMR, CORR {int(a['corr']) / NANOS_PER_UNIT:+.4f}, "

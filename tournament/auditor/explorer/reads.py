@@ -199,18 +199,12 @@ def _args(function: Any, params: dict) -> list[Arg]:
 
 def read_tx(reader: ChainReader, tx_hash: str) -> Optional[TxPage]:
     """A mined transaction decoded with the shipped ABIs; None when the chain does not know it."""
-    from web3.exceptions import TransactionNotFound
-
-    w3, t, token = reader.w3, reader.tournament, reader.nmr
-    try:
-        tx = w3.eth.get_transaction(tx_hash)
-        receipt = w3.eth.get_transaction_receipt(tx_hash)
-    except (TransactionNotFound, ValueError) as error:
-        log.info("transaction %s: %s", tx_hash, error)
+    t, token = reader.tournament, reader.nmr
+    found = reader.raw_transaction(tx_hash)
+    if found is None:
+        log.info("transaction %s: not known to the node", tx_hash)
         return None
-    except Exception as error:   # the RPC's "not found" differs by node
-        log.info("transaction %s: %s", tx_hash, error)
-        return None
+    tx, receipt = found
     to = tx.get("to")
     label, function_name, signature, args = "", "", "", []
     target = None
