@@ -36,7 +36,7 @@ class Settings:
         """The Participant for these options (connects and loads the key once)."""
         if self._participant is None:
             from tournament.chain.contracts import Deployment
-            from tournament.chain.rpc import chain_id, connect
+            from tournament.chain.rpc import connect
             from tournament.chain.keys import load_account
             from tournament.participant.client import Participant
 
@@ -51,7 +51,7 @@ class Settings:
                             f"or put a private key in the environment variable {self.key_env}")
                     account = load_account(key_env=self.key_env)
                 w3 = connect(self.rpc)
-                deployment = Deployment.load(chain_id(w3), self.deployments)
+                deployment = Deployment.for_rpc(w3, self.deployments)   # chain id + genesis, identity checked
                 self._participant = Participant(w3, deployment, account, self.api,
                                                 confirmations=self.confirmations)
         return self._participant
@@ -114,7 +114,9 @@ yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for conf
               help="Environment variable holding a hex private key, used when no keystore is given.")
 @click.option("--api", envvar="TOURNAMENT_API", help="The operator's submission API URL (env TOURNAMENT_API).")
 @click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
-              envvar="TOURNAMENT_CONFIRMATIONS", help="Read the chain this many blocks below its head (reorg safety).")
+              envvar="TOURNAMENT_CONFIRMATIONS",
+              help="Reorg safety: read the chain this many blocks below its head, and wait this many blocks after "
+                   "each transaction (re-sent if a reorg drops it).")
 @click.pass_context
 def participant(ctx: click.Context, rpc: str, deployments: Optional[Path], keystore: Optional[Path],
                 password_env: str, key_env: str, api: Optional[str], confirmations: int) -> None:
@@ -168,6 +170,13 @@ def deposit(settings: Settings, amount: str, permit: bool, yes: bool) -> None:
     from tournament.participant.client import format_nmr
     amount_wei = nmr_amount(amount)
     p = settings.participant()
+    if permit:
+        with errors():
+            has_permit = p.token_features().permit
+        if not has_permit:
+            click.echo(f"the token at {p.calls.nmr_address} has no permit (like the mainnet NMR): "
+                       "approving, then depositing instead")
+            permit = False
     confirm([f"deposit {format_nmr(amount_wei)} NMR from {p.address} into the tournament wallet"
              + (" (with a permit)" if permit else " (approve, then deposit)")], yes)
     with errors():
