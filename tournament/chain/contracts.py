@@ -61,6 +61,7 @@ class Deployment:
     signers: list[str] = field(default_factory=list)
     threshold: int = 0
     preset: str = ""
+    # How the token burns ("burn" or "legacy-mint"); fixed at deployment, shown by burnMethod().
     burn_method: str = "burn"
     genesis_hash: str = ""   # 0x-hex hash of block 0 ("" in files written before it was recorded)
 
