@@ -67,6 +67,7 @@ class RoundWorld:
         self.admin = sender(w3, KEYS[0])
         self.participants = [Participant(w3, deployment, k, transactor=sender(w3, k, confirmations=participant_confirmations),
                                          confirmations=participant_confirmations) for k in KEYS[3:7]]
+        self.confirmations = participant_confirmations
         self.model_ids: list[list[int]] = []
         self.rng = np.random.default_rng(5)
 
@@ -77,8 +78,18 @@ class RoundWorld:
     def fund_and_deposit(self, amount_wei: int = 600 * NMR, permit: bool = False) -> None:
         for p in self.participants:
             self.admin.transact(self.token.functions.transfer(p.address, 2 * amount_wei), "funding a participant")
+            self.wait_blocks(self.confirmations)   # the participant reads that many blocks below the head
             p.deposit(amount_wei, permit=permit)
             self.model_ids.append([p.create_model(f"{p.address[2:8]}-{n}") for n in range(2)])
+
+    def wait_blocks(self, count: int, timeout_s: float = 30.0) -> None:
+        """Waits until `count` more blocks exist (a test's miner thread mines them)."""
+        import time
+        target = self.w3.eth.block_number + count
+        deadline = time.monotonic() + timeout_s
+        while self.w3.eth.block_number < target:
+            assert time.monotonic() < deadline, "no blocks are being mined"
+            time.sleep(0.01)
 
     def plan(self, round_id: int, op: Operator, n_ids: int = 60) -> Planned:
         live_ids = [f"id{round_id}-{i:03d}" for i in range(n_ids)]
