@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
+import re
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -98,6 +100,45 @@ def _compile_settings(root: Path) -> dict:
             "viaIR": solc.get("viaIR")}
 
 
+_IMPORT = re.compile(r"""^\s*import\s+(?:[^'"]*?\s+from\s+)?["']([^"']+)["']""", re.MULTILINE)
+
+
+def _import_closure(source: str, remappings: Sequence[str], root: Path) -> set[str]:
+    """Every source unit `source` imports, transitively, under the names solc gives them (the
+    remapped, project-relative paths brownie compiled with): a verifier needs all of them, even
+    a library that was inlined (brownie's allSourcePaths leaves those out)."""
+    pairs = [tuple(r.split("=", 1)) for r in remappings if "=" in r]
+    seen: set[str] = set()
+    todo = [source]
+    while todo:
+        unit = todo.pop()
+        if unit in seen:
+            continue
+        seen.add(unit)
+        for target in _IMPORT.findall((root / unit).read_text()):
+            if target.startswith(("./", "../")):
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(unit), target))
+            else:
+                resolved = target
+                for prefix, replacement in pairs:
+                    if target.startswith(prefix):
+                        resolved = replacement + target[len(prefix):]
+                        break
+            todo.append(resolved)
+    return seen
+
+
+def _made_by_ir_pipeline(bytecode: str) -> bool:
+    """Whether solc 0.8's IR pipeline made this creation code. The legacy pipeline always opens
+    with PUSHn <free memory start> PUSH1 0x40 MSTORE; the IR pipeline with PUSHn <start> DUP1
+    PUSH1 0x40 MSTORE, or a CALLVALUE check first (e.g. 0x6080 34 ... for a small contract)."""
+    code = bytes.fromhex(bytecode.removeprefix("0x")[:64])
+    if not code or not 0x60 <= code[0] <= 0x7F:
+        return False
+    after = code[1 + code[0] - 0x5F:]
+    return not after.startswith(bytes.fromhex("604052"))
+
+
 def verification_input(name: str, build_dir: Optional[Path] = None, root: Path = PROJECT_ROOT) -> Optional[dict]:
     """{compilerVersion, sourceName, standardJsonInput} for `name` as brownie compiled it; None without a build."""
     data = _build_json(name, build_dir)
@@ -111,11 +152,13 @@ def verification_input(name: str, build_dir: Optional[Path] = None, root: Path =
         "remappings": extra["remappings"],
         "outputSelection": {"*": {"*": ["abi", "evm.bytecode", "evm.deployedBytecode", "metadata"], "": ["ast"]}},
     }
-    if extra["viaIR"] is not None:
-        settings["viaIR"] = bool(extra["viaIR"])
-    sources = {}
-    for path in sorted(set(data["allSourcePaths"].values())):
-        sources[path] = {"content": (root / path).read_text()}
+    if extra["viaIR"]:
+        # brownie caches: a contract whose sources did not change since viaIR was turned on keeps
+        # its legacy-pipeline build, and the build does not record which pipeline made it.
+        if _made_by_ir_pipeline(str(data["bytecode"])):
+            settings["viaIR"] = True
+    paths = _import_closure(data["sourcePath"], extra["remappings"], root)
+    sources = {path: {"content": (root / path).read_text()} for path in sorted(paths)}
     version = str(compiler["version"])
     return {"compilerVersion": "v" + version.removeprefix("v"), "sourceName": data["sourcePath"],
             "contractName": data["contractName"],

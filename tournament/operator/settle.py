@@ -158,8 +158,15 @@ class Settler:
                     half = len(batch.leaves) // 2
                     queue[:0] = [tree.multiproof(batch.leaves[:half]), tree.multiproof(batch.leaves[half:])]
                     continue
+                gas_limit = min(target * 2, estimate * 6 // 5)
+                if self.tx_gas_cap:
+                    if estimate > self.tx_gas_cap:
+                        raise OperatorError(f"round {round_id}: settling model {batch.leaves[0].model_id} alone needs "
+                                            f"{estimate} gas, above the per-transaction cap of {self.tx_gas_cap} "
+                                            "(--tx-gas-cap); raise the cap to what the chain allows")
+                    gas_limit = min(gas_limit, int(self.tx_gas_cap))
                 receipt = ctx.transact(fn, f"settling {len(batch.leaves)} stakes of round {round_id}", round_id,
-                                       "settle:sent", gas=min(target * 2, estimate * 6 // 5))
+                                       "settle:sent", gas=gas_limit)
                 self.last_settle_gas.append((len(batch.leaves), int(receipt["gasUsed"])))
                 self._check_batch(round_id, receipt, batch.leaves, stakes, info)
                 sent += 1
