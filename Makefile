@@ -83,9 +83,11 @@ clean:
 	rm -rf build .solcx $(VENV) node_modules .pytest_cache .hypothesis
 
 ## Static analysis: slither over the contracts in its own venv (slither/.venv); fails on an
-## untriaged High/Medium finding (slither/TRIAGE.md).
+## untriaged High/Medium finding (slither/TRIAGE.md). Then ruff and mypy over the Python
+## package, tests and benchmarks in their own venv (lint/.venv).
 lint: setup
 	slither/run.sh
+	lint/run.sh
 
 ## Long profiles: the contract stateful soak (SOAK_STEPS steps x SOAK_EXAMPLES runs) and the
 ## reliability suite with more seeds, files and uploads (SOAK=1); see docs/RELIABILITY.md.

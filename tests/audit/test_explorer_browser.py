@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
 from tournament.auditor.explorer.app import create_app, nmr
+from web3 import Web3
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = ("headless Chromium is needed for the explorer's browser tests: "
@@ -190,7 +191,7 @@ def test_proposal_tx_and_an_unproposed_round_render(settled_round, report):
     next_round = 50
     now = chain_now(world.w3)
     world.transactor(world.operator).transact(
-        world.tournament.functions.openRound(next_round, now + 3600, now + 3600 + 86_400), "open round")
+        world.tournament.functions.openRound(next_round, now + 3600, now + 3600 + 86_400, Web3.keccak(text="live ids")), "open round")
     response = client.get(f"/round/{next_round}")
     assert response.status_code == 200
     page = text_of(response.get_data(as_text=True))

@@ -22,6 +22,7 @@ from tournament.cli.main import main
 from tournament.chain.devchain import free_port, fund_eth, increase_time
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.signing import Domain, Results, sign_results
+from web3 import Web3
 
 NMR = 10**18
 DAY = 86_400
@@ -89,7 +90,7 @@ def test_cli_from_new_key_to_withdrawal(deployed, service, tmp_path):
     assert "not a number" in run("participant", "deposit", "sixty", "--yes", ok=False)
 
     now = w3.eth.get_block("latest")["timestamp"]
-    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY), "open")
+    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY, Web3.keccak(text="live ids")), "open")
     preds = tmp_path / "preds.csv"
     values = np.random.default_rng(7).uniform(0, 1, len(IDS))
     preds.write_text("id,prediction\n" + "".join(f"{i},{v:.5f}\n" for i, v in zip(IDS, values)))

@@ -23,6 +23,7 @@ from tournament.participant.client import (Participant, ParticipantError, explai
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.signing import Domain, Results, sign_results
 from tournament.operator.submission_service.app import ApiSettings, create_app
+from web3 import Web3
 
 NMR = 10**18
 DAY = 86_400
@@ -65,7 +66,7 @@ def world(deployed, tmp_path_factory):
 def open_round(deployed, operator, round_id: int, close_in_s: int = 7 * DAY) -> int:
     now = deployed.w3.eth.get_block("latest")["timestamp"]
     close = now + close_in_s
-    operator.transact(deployed.tournament.functions.openRound(round_id, close, close + 28 * DAY),
+    operator.transact(deployed.tournament.functions.openRound(round_id, close, close + 28 * DAY, Web3.keccak(text=f"live ids {round_id}")),
                       f"opening round {round_id}")
     return close
 

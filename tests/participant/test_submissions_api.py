@@ -15,6 +15,7 @@ from tournament.chain.devchain import increase_time
 from tournament.participant.client import sign_upload
 from tournament.operator.submission_service.store import SubmissionStore, hash_hex
 from tournament.operator.submission_service.app import ApiSettings, TokenBuckets, create_app
+from web3 import Web3
 
 DAY = 86_400
 IDS = [f"n{k:04d}" for k in range(100)]
@@ -47,7 +48,7 @@ def api(deployed, tmp_path_factory):
     operator = deployed.transactor(deployed.operator)
     now = deployed.w3.eth.get_block("latest")["timestamp"]
     for round_id in (1, 2, 3):  # round 3 has no published live ids
-        operator.transact(t.functions.openRound(round_id, now + 7 * DAY, now + 40 * DAY), "opening")
+        operator.transact(t.functions.openRound(round_id, now + 7 * DAY, now + 40 * DAY, Web3.keccak(text=f"live ids {round_id}")), "opening")
     owner_key, stranger_key = deployed.keys[3], deployed.keys[4]
     model_id = t.events.ModelCreated().process_receipt(
         deployed.transactor(owner_key).transact(t.functions.createModel("owned"), "creating"))[0]["args"]["modelId"]
@@ -192,3 +193,44 @@ def test_files_are_served_only_after_close(api):
     assert by_hash.status_code == 200 and by_hash.data == csv_bytes(1)
     never = client.get(f"/v1/rounds/1/models/{model}/submission?hash={hash_hex(csv_bytes(8))}")
     assert never.status_code == 404 and "no upload with hash" in never.get_json()["error"]
+
+
+def test_receipt_key_signs_every_accepted_upload_and_lists_the_rounds_receipts(api, tmp_path):
+    """(v2) With a receipt key: each accepted upload is answered with an UploadReceipt in the tournament's
+    domain, the same receipt again for the same file, none for a refused upload; GET .../receipts lists them."""
+    from tournament.protocol.receipts import parse_receipts, receipt_from_json
+    from tournament.protocol.signing import domain_from_eip712_domain_call, recover_receipt_signer
+
+    deployed = api["deployed"]
+    receipt_key = deployed.keys[5]
+    now = deployed.w3.eth.get_block("latest")["timestamp"]
+    deployed.transactor(deployed.operator).transact(deployed.tournament.functions.openRound(
+        4, now + 7 * DAY, now + 40 * DAY, Web3.keccak(text="live ids 4")), "opening")   # open whatever ran before
+    work = tmp_path / "work" / "rounds" / "4"
+    work.mkdir(parents=True)
+    (work / "live_ids.csv").write_text("id\n" + "\n".join(IDS) + "\n")
+    app = create_app(ApiSettings(deployed.w3, deployed.deployment, tmp_path / "data", tmp_path / "work",
+                                 max_upload_bytes=64 * 1024, rate_per_minute=60, rate_burst=5, clock=api["clock"],
+                                 receipt_key=receipt_key))
+    signing_api = {**api, "client": app.test_client()}
+    raw = csv_bytes(11)
+    first = post(signing_api, 4, raw)
+    assert first.status_code == 201, first.get_json()
+    receipt = receipt_from_json(first.get_json()["receipt"])
+    domain = domain_from_eip712_domain_call(deployed.tournament.functions.eip712Domain().call(), expect_version=None)
+    assert recover_receipt_signer(domain, receipt.receipt, receipt.signature) == receipt_key.address
+    assert (receipt.receipt.round_id, receipt.receipt.model_id) == (4, api["model"])
+    assert "0x" + receipt.receipt.submission_hash.hex() == hash_hex(raw)
+    assert receipt.receipt.received_at <= deployed.w3.eth.get_block("latest")["timestamp"]
+    again = post(signing_api, 4, raw)
+    assert again.status_code == 200 and again.get_json()["receipt"] == first.get_json()["receipt"]
+    refused = post(signing_api, 4, b"id,prediction\n" + b"".join(f"{i},0.5\n".encode() for i in IDS))
+    assert refused.status_code == 400 and "receipt" not in (refused.get_json() or {})
+    listed = parse_receipts(signing_api["client"].get("/v1/rounds/4/receipts").get_data())
+    assert listed == [receipt]
+    assert parse_receipts(signing_api["client"].get("/v1/rounds/1/receipts").get_data()) == []
+    # Without a receipt key the answer carries no receipt.
+    keyless = create_app(ApiSettings(deployed.w3, deployed.deployment, tmp_path / "keyless", tmp_path / "work",
+                                     max_upload_bytes=64 * 1024, rate_per_minute=60, rate_burst=5, clock=api["clock"]))
+    answer = post({**api, "client": keyless.test_client()}, 4, csv_bytes(12))
+    assert answer.status_code == 201 and answer.get_json()["receipt"] is None

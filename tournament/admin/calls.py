@@ -10,18 +10,21 @@ contract's units). `parse_*` turn user text ("2x", "25%", "7d", "12.5") into tho
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from tournament.admin.connection import ROLE_NAMES, TournamentChain, checked_address, role_id, role_name
-from tournament.chain.client import Transactor, TransactionReverted, decode_revert, with_retries
+from tournament.chain.client import TransactionReverted, Transactor, decode_revert, with_retries
+from tournament.chain.transactor import Receipt
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,7 @@ class PreparedCall:
 
     fn: Any  # a web3 ContractFunction with its arguments bound
     description: str
-    after: Optional[Callable[[dict], str]] = field(default=None, repr=False)  # a line from the receipt
+    after: Optional[Callable[[Receipt], str]] = field(default=None, repr=False)  # a line from the receipt
 
     @property
     def to(self) -> str:
@@ -189,7 +192,7 @@ def simulate(chain: TournamentChain, calls: Sequence[PreparedCall], sender: str)
 
     for call in calls:
         try:
-            with_retries(lambda: call.fn.call({"from": sender}), f"simulating {call.description}")
+            with_retries(functools.partial(call.fn.call, {"from": sender}), f"simulating {call.description}")
         except (ContractCustomError, ContractLogicError) as exc:
             data = getattr(exc, "data", None) or (exc.args[1] if len(exc.args) > 1 else None)
             abi = getattr(call.fn, "contract_abi", None) or [call.fn.abi]
@@ -253,7 +256,7 @@ def set_signers(chain: TournamentChain, signers: Sequence[str], threshold: int) 
     if threshold == 1 and len(addresses) > 1:
         log.warning("threshold 1 of %d: any single signer can post results", len(addresses))
 
-    def after(receipt: dict) -> str:
+    def after(receipt: Receipt) -> str:
         _, _, version = chain.view(chain.tournament.functions.signerSet(), "reading the signer set")
         return f"signer set version {version}: {threshold} of {len(addresses)}"
     return [PreparedCall(chain.tournament.functions.setSigners(addresses, threshold),
@@ -338,7 +341,7 @@ def fund_rewards(chain: TournamentChain, funder: Optional[str], amount_wei: int)
         if balance < amount_wei:
             raise ValueError(f"{funder} holds {format_nmr(balance)}, less than the {format_nmr(amount_wei)} to fund")
 
-    def after(receipt: dict) -> str:
+    def after(receipt: Receipt) -> str:
         pool = int(chain.view(chain.tournament.functions.rewardPool(), "reading the reward pool"))
         return f"reward pool now {format_nmr(pool)}"
     return approval_calls(chain, funder, amount_wei) + [
@@ -352,7 +355,7 @@ def withdraw_rewards(chain: TournamentChain, amount_wei: int, to: str) -> list[P
     if amount_wei > pool:
         raise ValueError(f"the unreserved reward pool holds {format_nmr(pool)}, less than {format_nmr(amount_wei)}")
 
-    def after(receipt: dict) -> str:
+    def after(receipt: Receipt) -> str:
         left = int(chain.view(chain.tournament.functions.rewardPool(), "reading the reward pool"))
         return f"reward pool now {format_nmr(left)}"
     return [PreparedCall(chain.tournament.functions.withdrawRewards(amount_wei, address),

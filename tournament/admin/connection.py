@@ -10,16 +10,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import (is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak,
-                       to_checksum_address)
+from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 
-from tournament.chain.client import (ChainError, Deployment, Transactor, connect, nmr_contract, tournament_contract,
-                                     with_retries)
+from tournament.chain.client import (
+    ChainError,
+    Deployment,
+    Transactor,
+    connect,
+    nmr_contract,
+    tournament_contract,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +89,7 @@ class TournamentChain:
     chain_id: int
     rpc_url: str
 
-    def view(self, fn, description: str):
+    def view(self, fn: ContractFunction, description: str) -> Any:
         """A read-only call with retries (a revert here is a bug or a wrong contract)."""
         return with_retries(lambda: fn.call(), description)
 
@@ -114,7 +121,10 @@ def open_tournament(rpc_url: str, deployments_dir: Optional[Path] = None) -> Tou
     chain_id = int(with_retries(lambda: w3.eth.chain_id, "reading the chain id"))
     deployment = Deployment.load(chain_id, deployments_dir)
     for name, address in (("tournament", deployment.tournament), ("NMR token", deployment.nmr)):
-        code = with_retries(lambda: w3.eth.get_code(to_checksum_address(address)), f"reading the {name}'s code")
+        def read_code(address: str = address) -> bytes:  # bound now: the loop moves on
+            return w3.eth.get_code(to_checksum_address(address))
+
+        code = with_retries(read_code, f"reading the {name}'s code")
         if not code:
             if name == "tournament":
                 raise NotDeployed(no_tournament_message(to_checksum_address(address), chain_id))

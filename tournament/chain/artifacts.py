@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
@@ -33,7 +33,7 @@ def _artifact_of(data: dict) -> dict[str, Any]:
     return {"contractName": data["contractName"], "abi": data["abi"], "bytecode": data.get("bytecode") or ""}
 
 
-@lru_cache(maxsize=None)
+@cache
 def shipped_artifact(name: str) -> Optional[dict]:
     """The shipped artifact of `name`, or None when the package does not ship it."""
     path = resources.files("tournament.chain").joinpath("abi", f"{name}.json")

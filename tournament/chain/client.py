@@ -7,8 +7,14 @@ transactor (Transactor), events (LogScanner, fetch_events), reader (ChainReader)
 from __future__ import annotations
 
 from tournament.chain.artifacts import DEFAULT_BUILD_DIR, PROJECT_ROOT, load_artifact
-from tournament.chain.contracts import (DEFAULT_DEPLOYMENTS_DIR, Deployment, deploy_contract, load_contracts,
-                                        nmr_contract, tournament_contract)
+from tournament.chain.contracts import (
+                                        DEFAULT_DEPLOYMENTS_DIR,
+                                        Deployment,
+                                        deploy_contract,
+                                        load_contracts,
+                                        nmr_contract,
+                                        tournament_contract,
+)
 from tournament.chain.errors import PHASES, ChainError, NonceUsed, TransactionReverted, decode_revert
 from tournament.chain.events import LogScanner, fetch_events
 from tournament.chain.rpc import TRANSIENT, connect, with_retries

@@ -67,7 +67,8 @@ class Deployment:
 
     @staticmethod
     def _base(directory: Optional[Path]) -> Path:
-        return Path(directory or os.environ.get("TOURNAMENT_DEPLOYMENTS", DEFAULT_DEPLOYMENTS_DIR))
+        from_env = os.environ.get("TOURNAMENT_DEPLOYMENTS")
+        return Path(directory or (from_env if from_env is not None else DEFAULT_DEPLOYMENTS_DIR))
 
     @staticmethod
     def file_name(chain_id: int, genesis: str = "") -> str:

@@ -6,11 +6,11 @@ refused call; `decode_revert` turns revert data of any project contract into tha
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
-
 
 __all__ = ["ChainError", "NonceUsed", "PHASES", "TransactionReverted", "abi_of", "decode_revert", "revert_data"]
 

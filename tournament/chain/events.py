@@ -11,8 +11,10 @@ tournament.chain.reader.
 """
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
 import requests
 from web3.exceptions import Web3RPCError
@@ -89,7 +91,7 @@ class LogScanner:
             end = min(to_block, start + self.window - 1)
             try:
                 self.calls += 1
-                out.extend(rpc(lambda: fetch(start, end), f"{description} (blocks {start}-{end})"))
+                out.extend(rpc(functools.partial(fetch, start, end), f"{description} (blocks {start}-{end})"))
             except TRANSIENT:
                 raise
             except (Web3RPCError, ValueError, requests.HTTPError) as exc:

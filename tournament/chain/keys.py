@@ -24,9 +24,10 @@ import logging
 import os
 import shlex
 import subprocess
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Protocol, Sequence, Union
+from typing import Literal, Optional, Protocol, Union
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -176,7 +177,7 @@ def new_keystore(
     password: str,
     private_key: Union[bytes, str, None] = None,
     *,
-    kdf: Optional[str] = None,
+    kdf: Optional[Literal["pbkdf2", "scrypt"]] = None,
     iterations: Optional[int] = None,
     overwrite: bool = False,
 ) -> str:
@@ -299,7 +300,7 @@ class CommandDigestSigner:
             if not is_address(expected_address):
                 raise SignerKeyError(f"--signer-address {expected_address!r} is not an address")
             expected_address = to_checksum_address(expected_address)
-        self._address = expected_address
+        self._address: Optional[str] = expected_address
         probe_signature = self._run(PROBE_DIGEST)
         _, address = normalize_signature(probe_signature, PROBE_DIGEST, self._address, self.source)
         self._address = address
@@ -370,7 +371,7 @@ def load_signer(
     return signer
 
 
-@lru_cache(maxsize=None)
+@cache
 def _anvil_keys(count: int) -> tuple[str, ...]:
     # eth-account keeps HD derivation behind an opt-in switch; anvil's keys are public test keys.
     Account.enable_unaudited_hdwallet_features()

@@ -50,20 +50,33 @@ submissionHash) is `tournament.chain.types.stake_commitments`, used only here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Union, cast
 
+from eth_typing import HexStr
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound, ContractCustomError, ContractLogicError, Web3RPCError
+from web3.types import BlockIdentifier
 
 from tournament.chain.contracts import Deployment, nmr_contract, tournament_contract
 from tournament.chain.errors import ChainError, TransactionReverted, abi_of, decode_revert, revert_data
 from tournament.chain.events import LogScanner
 from tournament.chain.rpc import batched, execute_batch, rpc, use_retry_policy
-from tournament.chain.types import (Config, EventLog, ModelInfo, Phase, RoundEvents, RoundState, SignerSet,
-                                    StakeState, decode_struct, stake_commitments)
+from tournament.chain.types import (
+    Config,
+    EventLog,
+    ModelInfo,
+    Phase,
+    RoundEvents,
+    RoundState,
+    SignerSet,
+    StakeState,
+    decode_struct,
+    stake_commitments,
+)
 
 __all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
 
@@ -103,7 +116,7 @@ class Balances:
 
 
 def _header(w3: Web3, block: BlockSpec) -> Any:
-    return rpc(lambda: w3.eth.get_block(block), f"reading block {block}")
+    return rpc(lambda: w3.eth.get_block(cast(BlockIdentifier, block)), f"reading block {block}")
 
 
 def chain_time(w3: Web3, block: BlockSpec = "latest") -> int:
@@ -137,6 +150,9 @@ class ChainReader:
             raise ValueError(f"confirmations must be >= 0, got {confirmations}")
         self.w3 = use_retry_policy(w3)
         self.deployment = deployment
+        # Any, not web3's Contract: its ABI TypedDicts are read here as plain dicts (decode_struct).
+        self.tournament: Any
+        self.nmr: Any
         self.tournament, self.nmr = _contracts or (tournament_contract(w3, deployment), nmr_contract(w3, deployment))
         self.scanner = scanner or LogScanner()
         self.batch_size = batch_size
@@ -170,7 +186,7 @@ class ChainReader:
             raise ChainError(f"the RPC cannot give block {block!r} ({exc}); pass a block number "
                              "or use confirmations") from exc
 
-    def at(self, block: BlockSpec = "latest", confirmations: int = 0) -> "ChainReader":
+    def at(self, block: BlockSpec = "latest", confirmations: int = 0) -> ChainReader:
         """A reader of the same tournament pinned elsewhere (shares the log scanner and bindings)."""
         return ChainReader(self.w3, self.deployment, block, confirmations=confirmations, scanner=self.scanner,
                            batch_size=self.batch_size, _contracts=(self.tournament, self.nmr))
@@ -274,7 +290,7 @@ class ChainReader:
             opened = self.opened_block(round_id) if with_opened_block and by_name.get("closeTime") else None
             return RoundState.from_abi(int(round_id), self.block_number, int(phase), by_name, config_components,
                                        opened)
-        return self._remember(("round", round_id, with_opened_block), read)  # type: ignore[no-any-return]
+        return self._remember(("round", round_id, with_opened_block), read)
 
     def phase(self, round_id: int) -> Phase:
         return Phase(int(self._call(self.tournament.functions.phase(round_id), f"reading round {round_id}'s phase")))
@@ -299,7 +315,7 @@ class ChainReader:
                                  f"reading round {round_id}'s events")
             events = tuple(self._decode(self.tournament, self._event_by_topic[_hex(r["topics"][0])], r) for r in raw)
             return RoundEvents(round_id, self.block_number, events)
-        return self._remember(("events", round_id), read)  # type: ignore[no-any-return]
+        return self._remember(("events", round_id), read)
 
     def stakes(self, round_id: int) -> dict[int, StakeState]:
         """The round's staked models at the pin: {model_id: StakeState}, by model id."""
@@ -317,7 +333,7 @@ class ChainReader:
                                            submission_hash=digest, closed=bool(closed),
                                            event_total_wei=int(event.args["total"]), changed_tx=event.tx_hash)
             return out
-        return self._remember(("stakes", round_id), read)  # type: ignore[no-any-return]
+        return self._remember(("stakes", round_id), read)
 
     def commitments(self, round_id: int) -> dict[int, bytes]:
         """{model_id: committed submission hash} of the round's staked models (ZERO32: none)."""
@@ -463,7 +479,7 @@ class ChainReader:
             logs = sorted(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
             return [EventLog(name, {k: _plain(v) for k, v in dict(e["args"]).items()}, int(e["blockNumber"]),
                              int(e["logIndex"]), _hex(e["transactionHash"]), str(e["address"])) for e in logs]
-        return self._remember(key, read)  # type: ignore[no-any-return]
+        return self._remember(key, read)
 
     def owner_stake_changes(self, owner: str) -> list[EventLog]:
         """Every StakeChanged of `owner`'s models, all rounds, in chain order."""
@@ -494,14 +510,14 @@ class ChainReader:
             return [EventLog("Transfer", {k: _plain(v) for k, v in dict(x["args"]).items()}, int(x["blockNumber"]),
                              int(x["logIndex"]), _hex(x["transactionHash"]), str(x["address"]))
                     for x in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"])))]
-        return self._remember(key, read)  # type: ignore[no-any-return]
+        return self._remember(key, read)
 
     def transaction(self, tx_hash: str) -> Optional[TxInfo]:
         """A mined transaction with its decoded tournament call and events; None if unknown."""
         from web3.exceptions import TransactionNotFound
         try:
-            tx = rpc(lambda: self.w3.eth.get_transaction(tx_hash), f"reading transaction {tx_hash}")
-            receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash), f"reading receipt {tx_hash}")
+            tx = rpc(lambda: self.w3.eth.get_transaction(HexStr(tx_hash)), f"reading transaction {tx_hash}")
+            receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)), f"reading receipt {tx_hash}")
         except (TransactionNotFound, Web3RPCError, ValueError):
             return None
         to = tx.get("to")
@@ -520,7 +536,7 @@ class ChainReader:
     def proposal_calldata(self, tx_hash: str) -> Optional[tuple[str, dict]]:
         """(function name, params) of a transaction's input to the tournament; None when it is
         not a direct call the ABI decodes (e.g. sent through a multisig wrapper)."""
-        tx = rpc(lambda: self.w3.eth.get_transaction(tx_hash), f"reading transaction {tx_hash}")
+        tx = rpc(lambda: self.w3.eth.get_transaction(HexStr(tx_hash)), f"reading transaction {tx_hash}")
         return self._decode_call(tx)
 
     def _decode_call(self, tx: Any) -> Optional[tuple[str, dict]]:

@@ -24,19 +24,27 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional, Union
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from web3 import Web3
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 
 from tournament.chain.errors import ChainError, NonceUsed, TransactionReverted, abi_of, decode_revert, revert_data
 from tournament.chain.rpc import rpc, use_retry_policy
 
-__all__ = ["FeeCapExceeded", "ReorgedOut", "Transactor", "classify_send_error"]
+__all__ = ["FeeCapExceeded", "Receipt", "ReorgedOut", "Transactor", "classify_send_error"]
 
 log = logging.getLogger(__name__)
+
+# A mined receipt: web3 returns an AttribDict (a TxReceipt), read here by key only.
+Receipt = Mapping[str, Any]
+# What transact sends: a bound contract function, or a constructor (deployments).
+Sendable = Union[ContractFunction, ContractConstructor]
 
 GWEI = 10**9
 
@@ -116,7 +124,7 @@ class Transactor:
         use_retry_policy(self.w3)
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.account.address
 
     @property
@@ -126,14 +134,14 @@ class Transactor:
             self._chain_id = int(rpc(lambda: self.w3.eth.chain_id, "reading the chain id"))
         return self._chain_id
 
-    def call(self, fn, description: str) -> Any:
+    def call(self, fn: ContractFunction, description: str) -> Any:
         """A read-only call, with retries and decoded reverts."""
         try:
             return rpc(lambda: fn.call({"from": self.address}), description)
         except (ContractCustomError, ContractLogicError) as exc:
             raise TransactionReverted(description, decode_revert(abi_of(fn), revert_data(exc))) from exc
 
-    def estimate_gas(self, fn, description: str) -> int:
+    def estimate_gas(self, fn: Sendable, description: str) -> int:
         try:
             return rpc(lambda: fn.estimate_gas({"from": self.address}), description)
         except (ContractCustomError, ContractLogicError) as exc:
@@ -170,8 +178,8 @@ class Transactor:
             new_max, new_tip = cap, min(new_tip, cap)
         tx["maxFeePerGas"], tx["maxPriorityFeePerGas"] = new_max, new_tip
 
-    def transact(self, fn, description: str, *, gas: Optional[int] = None,
-                 on_sent: Optional[Callable[[bytes], None]] = None) -> dict:
+    def transact(self, fn: Sendable, description: str, *, gas: Optional[int] = None,
+                 on_sent: Optional[Callable[[bytes], None]] = None) -> Receipt:
         """Sends `fn` (a contract function call) and returns its successful receipt.
 
         `on_sent(tx_hash)`, if given, is called after each broadcast and before the receipt
@@ -182,8 +190,9 @@ class Transactor:
         nonce = rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"),
                              "reading the nonce")
         fees = self._fees(description)
-        tx = fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas,
-                                   "chainId": self.chain_id, **fees})
+        # A plain dict (build_transaction returns one): the fee fields are bumped as ints below.
+        tx: dict[str, Any] = dict(fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas,
+                                                        "chainId": self.chain_id, **fees}))
         tx.pop("gasPrice", None)  # some providers (brownie's web3) add one next to EIP-1559 fees
         sent: dict[bytes, bytes] = {}   # tx hash -> signed bytes (re-sent as they are after a reorg)
         for replacement in range(self.max_replacements + 1):
@@ -279,7 +288,7 @@ class Transactor:
                 raise
         return rpc(send, description)
 
-    def _receipt(self, tx_hash: bytes, description: str) -> Optional[dict]:
+    def _receipt(self, tx_hash: bytes, description: str) -> Optional[Receipt]:
         try:
             receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash), f"{description}: reading the receipt")
         except TransactionNotFound:
@@ -291,7 +300,8 @@ class Transactor:
         time.sleep(interval)
         return min(max(interval * 1.5, 0.01), max(self.max_poll_s, self.poll_s))
 
-    def _wait(self, sent: dict[bytes, bytes], nonce: int, description: str, quiet: bool = False) -> Optional[dict]:
+    def _wait(self, sent: dict[bytes, bytes], nonce: int, description: str,
+              quiet: bool = False) -> Optional[Receipt]:
         """The receipt of whichever version of the transaction was mined, confirmed (see `_confirm`)."""
         deadline = time.monotonic() + self.receipt_timeout_s
         interval = self.poll_s
@@ -327,7 +337,7 @@ class Transactor:
                              "rerun the step (it reads the chain first)")
         return None
 
-    def _confirm(self, receipt: dict, description: str) -> Optional[dict]:
+    def _confirm(self, receipt: Receipt, description: str) -> Optional[Receipt]:
         """Waits until the receipt's block is `confirmations` deep, then reads the receipt again:
         the same transaction must still be mined in a block that is still on the chain. Returns
         the receipt as it stands then (it may have moved to another block: that block is waited
@@ -374,12 +384,13 @@ class Transactor:
             raise ReorgedOut(f"{description}: transaction 0x{tx_hash.hex()} was reorged out and its nonce {nonce} is "
                              "now used by another transaction; rerun the step (it reads the chain first)") from None
 
-    def _check(self, receipt: dict, fn, description: str) -> dict:
+    def _check(self, receipt: Receipt, fn: Sendable, description: str) -> Receipt:
         if receipt["status"] == 1:
             return receipt
         # Replay the call at the failing block to recover the revert reason.
         try:
-            fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
+            if isinstance(fn, ContractFunction):  # a constructor cannot be replayed as a call
+                fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
             error = "reverted (reason unavailable)"
         except (ContractCustomError, ContractLogicError) as exc:
             error = decode_revert(abi_of(fn), revert_data(exc))

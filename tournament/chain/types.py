@@ -9,8 +9,9 @@ The enums `Phase` and `Status` are tournament.protocol.constants', re-exported h
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Optional
 
 from tournament.protocol.constants import Phase, Status
 
@@ -62,7 +63,7 @@ class Config:
             "minStake": "min_stake_wei"}
 
     @classmethod
-    def from_abi(cls, by_name: Mapping[str, Any]) -> "Config":
+    def from_abi(cls, by_name: Mapping[str, Any]) -> Config:
         known = {cls._ABI[k]: int(v) for k, v in by_name.items() if k in cls._ABI}
         extra = tuple((k, v) for k, v in by_name.items() if k not in cls._ABI)
         return cls(**known, extra=extra)
@@ -125,7 +126,7 @@ class RoundState:
 
     @classmethod
     def from_abi(cls, round_id: int, block_number: int, phase: int, by_name: Mapping[str, Any],
-                 config_components: list[dict], opened_block: Optional[int]) -> "RoundState":
+                 config_components: list[dict], opened_block: Optional[int]) -> RoundState:
         values: dict[str, Any] = {}
         extra = []
         for name, value in by_name.items():

@@ -10,7 +10,7 @@ built by tournament.admin.calls; this module only reads options and prints.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -79,7 +79,7 @@ def admin() -> None:
 @click.argument("signers", nargs=-1, required=True, metavar="ADDRESS...")
 @click.option("--threshold", required=True, type=click.IntRange(1, 255), help="Signatures needed (m of n).")
 @_options
-def set_signers(signers: tuple[str, ...], threshold: int, **o) -> None:
+def set_signers(signers: tuple[str, ...], threshold: int, **o: Any) -> None:
     """Replace the oracle signer set with ADDRESS... and THRESHOLD (bumps signerSetVersion)."""
     from tournament.admin import calls
     sender = _sender(o)
@@ -111,7 +111,7 @@ def _role_change(grant: bool, role: str, address: str, force: bool, o: dict) -> 
 @click.argument("role", type=ROLE_CHOICE)
 @click.argument("address")
 @_options
-def grant_role(role: str, address: str, **o) -> None:
+def grant_role(role: str, address: str, **o: Any) -> None:
     """Give ROLE (operator, guardian, receipt, admin) to ADDRESS."""
     _role_change(True, role, address, False, o)
 
@@ -121,7 +121,7 @@ def grant_role(role: str, address: str, **o) -> None:
 @click.argument("address")
 @click.option("--force", is_flag=True, help="Allow revoking the admin role from the sending key itself.")
 @_options
-def revoke_role(role: str, address: str, force: bool, **o) -> None:
+def revoke_role(role: str, address: str, force: bool, **o: Any) -> None:
     """Take ROLE (operator, guardian, receipt, admin) from ADDRESS."""
     _role_change(False, role, address, force, o)
 
@@ -152,7 +152,7 @@ def config_options(fn):
 @admin.command("set-config")
 @config_options
 @_options
-def set_config(raw: tuple[str, ...], **o) -> None:
+def set_config(raw: tuple[str, ...], **o: Any) -> None:
     """Change the configuration that rounds opened from now on snapshot; fields not given are kept."""
     from tournament.admin import calls
 
@@ -194,7 +194,7 @@ def show_config(rpc: str, deployments: Optional[Path]) -> None:
 @admin.command("fund-rewards")
 @click.argument("amount")
 @_options
-def fund_rewards(amount: str, **o) -> None:
+def fund_rewards(amount: str, **o: Any) -> None:
     """Add AMOUNT NMR to the reward pool (approves the tournament first when needed)."""
     from tournament.admin import calls
     amount_wei = calls.parse_nmr(amount)
@@ -213,7 +213,7 @@ def fund_rewards(amount: str, **o) -> None:
 @click.argument("amount")
 @click.option("--to", "to", required=True, metavar="ADDRESS", help="Where the NMR goes.")
 @_options
-def withdraw_rewards(amount: str, to: str, **o) -> None:
+def withdraw_rewards(amount: str, to: str, **o: Any) -> None:
     """Take AMOUNT NMR of the unreserved reward pool out to --to."""
     from tournament.admin import calls
     sender = _sender(o)
@@ -223,7 +223,7 @@ def withdraw_rewards(amount: str, to: str, **o) -> None:
 
 @admin.command("unpause")
 @_options
-def unpause(**o) -> None:
+def unpause(**o: Any) -> None:
     """Resume deposits, stakes, proposals and settlement after a guardian's pause."""
     from tournament.admin import calls
     sender = _sender(o)
@@ -237,7 +237,7 @@ def unpause(**o) -> None:
 @click.argument("token")
 @click.option("--to", "to", required=True, metavar="ADDRESS", help="Where the surplus goes.")
 @_options
-def recover_surplus(token: str, to: str, **o) -> None:
+def recover_surplus(token: str, to: str, **o: Any) -> None:
     """Send tokens nobody is owed (TOKEN's balance above what the tournament accounts for) to --to."""
     from tournament.admin import calls
     sender = _sender(o)

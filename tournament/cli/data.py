@@ -42,8 +42,8 @@ def generate(out_dir: Path, seed: int, eras: int, ids: int, features: int) -> No
 @click.option("--alpha", default=1e3, show_default=True, help="Ridge penalty.")
 def example_model(data_dir: Path, out_path: Path, alpha: float) -> None:
     """Fit ridge on train, report validation CORR, write live predictions."""
-    from tournament.data import synthetic as dataset
     from tournament.data import example_model as em
+    from tournament.data import synthetic as dataset
 
     try:
         train = dataset.read_split(data_dir, "train")

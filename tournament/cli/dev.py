@@ -11,17 +11,19 @@ from pathlib import Path
 from typing import Optional
 
 import click
+from web3 import Web3
+from web3.types import RPCEndpoint
 
 from tournament.cli.role_options import DEFAULT_RPC, chain_options, open_chain
 
 LOCAL_CLIENTS = {"anvil": "anvil", "hardhat": "hardhat"}
 
 
-def _local_client(w3, rpc: str) -> str:
+def _local_client(w3: Web3, rpc: str) -> str:
     """'anvil' or 'hardhat', from web3_clientVersion; a one-line error otherwise."""
     from tournament.chain.client import with_retries
 
-    version = str(with_retries(lambda: w3.provider.make_request("web3_clientVersion", []), "asking the node's "
+    version = str(with_retries(lambda: w3.provider.make_request(RPCEndpoint("web3_clientVersion"), []), "asking the node's "
                                "client version").get("result", ""))
     lowered = version.lower()
     for marker, name in LOCAL_CLIENTS.items():
@@ -59,7 +61,7 @@ def fund(address: str, nmr: str, eth: str, rpc: str, deployments: Optional[Path]
     client = _local_client(chain.w3, rpc)
     if eth_wei > 0:
         method = "anvil_setBalance" if client == "anvil" else "hardhat_setBalance"
-        chain.w3.provider.make_request(method, [target, hex(eth_wei)])
+        chain.w3.provider.make_request(RPCEndpoint(method), [target, hex(eth_wei)])
         click.echo(f"{target}: ether balance set to {Decimal(eth_wei) / 10**18:f} ETH")
     if nmr_wei > 0:
         treasury = anvil_test_accounts(1)[0]

@@ -54,8 +54,9 @@ def _os_error(exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if name is None:
         return str(exc) if str(exc) else reason
-    hint = {errno.ENOENT: "check the path", errno.EACCES: "check its permissions",
-            errno.EISDIR: "a file was expected", errno.ENOTDIR: "a folder was expected"}.get(exc.errno, "")
+    hints: dict[Optional[int], str] = {errno.ENOENT: "check the path", errno.EACCES: "check its permissions",
+            errno.EISDIR: "a file was expected", errno.ENOTDIR: "a folder was expected"}
+    hint = hints.get(exc.errno, "")
     return f"{os.fspath(name)}: {reason.lower() if reason else 'cannot be used'}" + (f"; {hint}" if hint else "")
 
 
@@ -66,7 +67,7 @@ def describe(exc: BaseException) -> Optional[str]:
     try:
         from web3.exceptions import BadFunctionCallOutput, Web3Exception
     except ImportError:  # pragma: no cover - web3 is a dependency, but keep errors importable without it
-        BadFunctionCallOutput = Web3Exception = ()  # type: ignore[assignment]
+        BadFunctionCallOutput = Web3Exception = ()  # type: ignore[assignment, misc]
 
     if isinstance(exc, BadFunctionCallOutput):
         from tournament.admin.connection import no_tournament_message

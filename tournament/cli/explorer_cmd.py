@@ -26,8 +26,8 @@ def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, s
     staking page (/stake) on a production WSGI server (waitress)."""
     import waitress
 
-    from tournament.chain.errors import ChainError
     from tournament.auditor.explorer.app import create_app
+    from tournament.chain.errors import ChainError
 
     try:
         app = create_app(rpc_url, artifacts, deployments_dir, submissions_url=submissions_url)

@@ -8,6 +8,8 @@ Each command can print the calldata instead (`--print-calldata`), like the admin
 """
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from tournament.cli.admin import execute, print_options
@@ -32,7 +34,7 @@ def guardian() -> None:
 @click.argument("round_id", metavar="ROUND", type=click.IntRange(1, None))
 @click.option("--reason", required=True, help="Why the results are wrong (published on-chain).")
 @_options
-def veto(round_id: int, reason: str, **o) -> None:
+def veto(round_id: int, reason: str, **o: Any) -> None:
     """Veto the proposed results of ROUND (it must be Proposed); the operator re-proposes."""
     from tournament.admin import calls
     from tournament.keeper import reads
@@ -55,7 +57,7 @@ def veto(round_id: int, reason: str, **o) -> None:
 
 @guardian.command("pause")
 @_options
-def pause(**o) -> None:
+def pause(**o: Any) -> None:
     """Pause the tournament: no deposits, stakes, proposals or settlement until the admin unpauses.
 
     Withdrawals, unstaking, refunds already due and vetoes keep working; the challenge window

@@ -14,15 +14,18 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 ANVIL_GUARDIAN_INDEX = 2
 
 
-def _guardian_account(keystore: Optional[str], key_env: str, anvil_keys: bool):
+def _guardian_account(keystore: Optional[str], key_env: str, anvil_keys: bool) -> LocalAccount:
     from tournament.chain.keys import KeyLoadError, anvil_test_accounts, key_from_env, load_keystore
 
     if anvil_keys:

@@ -8,7 +8,7 @@ KEEPER_KEY. The logic lives in tournament.keeper; this module reads options and 
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -37,7 +37,7 @@ def refund_command(name: str = "refund", role: str = "keeper", key_env: Optional
                   help="Only this model's stake (default: every unsettled stake of the round).")
     @chain_options
     @key_options(role, key_env, password_env)
-    def refund(round_id: int, model_id, **o) -> None:
+    def refund(round_id: int, model_id: Optional[int], **o: Any) -> None:
         """Refund stakes of a round in full when the oracle failed: no results accepted in time, or
         results accepted but a stake still unsettled settleTimeout later. Anyone may do it."""
         from tournament.keeper import refunds
@@ -71,7 +71,7 @@ keeper.add_command(refund_command())
               help="Most stakes per settle transaction (halved while a batch would not fit the block).")
 @chain_options
 @key_options("keeper")
-def run(artifacts, once: bool, interval: str, batch_size: int, **o) -> None:
+def run(artifacts: Optional[str], once: bool, interval: str, batch_size: int, **o: Any) -> None:
     """Settle every Accepted round and refund every refundable stake, now and every --interval."""
     from tournament.admin.calls import parse_duration
     from tournament.keeper.runner import Keeper, PassReport

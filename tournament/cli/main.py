@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from typing import Any
 
 import click
 
@@ -45,7 +46,7 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module_name), attribute)
         return super().get_command(ctx, name)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         """Runs the command; any error it lets escape becomes one line and an exit code
         (tournament.cli.errors, the one place that decides them); `-v` shows the traceback."""
         try:

@@ -9,16 +9,25 @@ variable, so one shell never mixes up the admin's and the keeper's keys.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from tournament.admin.connection import TournamentChain
+    from tournament.chain.transactor import Transactor
+
 DEFAULT_RPC = "http://127.0.0.1:8545"
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def chain_options(fn):
+
+def chain_options(fn: F) -> F:
     """--rpc and --deployments."""
     fn = click.option("--deployments", type=click.Path(file_okay=False, path_type=Path), envvar="TOURNAMENT_DEPLOYMENTS",
                       help="Folder with <chainId>.json deployment files (env TOURNAMENT_DEPLOYMENTS).")(fn)
@@ -27,14 +36,14 @@ def chain_options(fn):
     return fn
 
 
-def key_options(role: str, key_env: Optional[str] = None, password_env: Optional[str] = None):
+def key_options(role: str, key_env: Optional[str] = None, password_env: Optional[str] = None) -> Callable[[F], F]:
     """--keystore, --password-env, --key-env, --confirmations, with role-specific defaults
     (<ROLE>_KEY and <ROLE>_KEYSTORE_PASSWORD unless named)."""
     upper = role.upper()
     key_env = key_env or f"{upper}_KEY"
     password_env = password_env or f"{upper}_KEYSTORE_PASSWORD"
 
-    def decorate(fn):
+    def decorate(fn: F) -> F:
         fn = click.option("--confirmations", default=0, show_default=True, type=click.IntRange(0, 64),
                           help="Blocks to wait after each transaction is mined.")(fn)
         fn = click.option("--key-env", default=key_env, show_default=True,
@@ -47,7 +56,7 @@ def key_options(role: str, key_env: Optional[str] = None, password_env: Optional
     return decorate
 
 
-def open_chain(rpc: str, deployments: Optional[Path]):
+def open_chain(rpc: str, deployments: Optional[Path]) -> TournamentChain:
     from tournament.admin.connection import open_tournament
     from tournament.cli.errors import remember_contract
 
@@ -56,7 +65,7 @@ def open_chain(rpc: str, deployments: Optional[Path]):
     return chain
 
 
-def load_key(keystore: Optional[Path], password_env: str, key_env: str, role: str):
+def load_key(keystore: Optional[Path], password_env: str, key_env: str, role: str) -> LocalAccount:
     """The signing account; one line saying what to pass when there is none."""
     from tournament.chain.keys import load_account
 
@@ -74,15 +83,15 @@ def load_key(keystore: Optional[Path], password_env: str, key_env: str, role: st
 class Sender:
     """A connected chain and (once asked for) a transactor with the role's key."""
 
-    chain: object
+    chain: TournamentChain
     keystore: Optional[Path]
     password_env: str
     key_env: str
     role: str
     confirmations: int
-    _tx: object = None
+    _tx: Optional[Transactor] = None
 
-    def tx(self):
+    def tx(self) -> Transactor:
         if self._tx is None:
             account = load_key(self.keystore, self.password_env, self.key_env, self.role)
             self._tx = self.chain.transactor(account, confirmations=self.confirmations)

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from tournament.protocol.submissions import ValidationResult
 
 
 @click.command("score")
@@ -30,8 +34,7 @@ def score(prediction_paths: tuple[Path, ...], more_predictions: tuple[Path, ...]
     paths = list(prediction_paths) + list(more_predictions)
     models = [p.stem for p in paths]
     if len(set(models)) != len(models):
-        seen: set[str] = set()
-        dup = next(m for m in models if m in seen or seen.add(m))
+        dup = next(m for i, m in enumerate(models) if m in models[:i])  # the first repeated name
         raise click.UsageError(f"two prediction files are both named {dup!r}; a model's name "
                                "is its file's stem, so stems must be unique")
     try:
@@ -52,7 +55,7 @@ def score(prediction_paths: tuple[Path, ...], more_predictions: tuple[Path, ...]
     click.echo(f"scored {valid} of {len(table)} models ({len(table) - valid} invalid) -> {out_path}")
 
 
-def _read(path: Path):
+def _read(path: Path) -> bytes | ValidationResult:
     """Raw bytes, or the invalid result for a missing or oversized file (not read whole)."""
     from tournament.protocol.submissions import MAX_SUBMISSION_BYTES, validate_file
 

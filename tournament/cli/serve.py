@@ -38,7 +38,8 @@ def submissions(host: str, port: int, data_dir: Path, rpc: str, deployments: Opt
     from tournament.chain.contracts import Deployment
     from tournament.chain.errors import ChainError
     from tournament.chain.rpc import chain_id, connect
-    from tournament.operator.submission_service.app import ApiSettings, create_app, serve as run
+    from tournament.operator.submission_service.app import ApiSettings, create_app
+    from tournament.operator.submission_service.app import serve as run
 
     try:
         w3 = connect(rpc)

@@ -52,7 +52,8 @@ def serve(rpc: str, deployments: Optional[Path], submissions_url: str, targets_s
     from tournament.chain.client import ChainError, Deployment, connect
     from tournament.chain.keys import KeyLoadError, load_signer
     from tournament.protocol.signing import SigningError
-    from tournament.signer.app import create_app, serve as run
+    from tournament.signer.app import create_app
+    from tournament.signer.app import serve as run
     from tournament.signer.chain import Web3RoundReader
     from tournament.signer.gather import Sources
     from tournament.signer.service import SignerService

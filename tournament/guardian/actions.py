@@ -17,6 +17,7 @@ from web3 import Web3
 from tournament.chain.calls import Calls
 from tournament.chain.client import Deployment, Transactor
 from tournament.chain.reader import ChainReader
+from tournament.chain.transactor import Receipt
 from tournament.chain.types import Phase
 
 __all__ = ["GuardianError", "pause", "veto"]
@@ -27,7 +28,7 @@ class GuardianError(RuntimeError):
 
 
 def veto(w3: Web3, deployment: Deployment, guardian: Any, round_id: int, reason: str,
-         confirmations: int = 0) -> dict:
+         confirmations: int = 0) -> Receipt:
     """Vetoes round `round_id`'s proposed results with `reason`; returns the receipt."""
     reason = " ".join(str(reason).split())
     if not reason:
@@ -42,7 +43,7 @@ def veto(w3: Web3, deployment: Deployment, guardian: Any, round_id: int, reason:
     return sender.transact(Calls(w3, deployment).veto(round_id, reason), f"vetoing round {round_id}")
 
 
-def pause(w3: Web3, deployment: Deployment, guardian: Any, confirmations: int = 0) -> dict:
+def pause(w3: Web3, deployment: Deployment, guardian: Any, confirmations: int = 0) -> Receipt:
     """Pauses the tournament (the tournament clock stops); returns the receipt."""
     if ChainReader(w3, deployment).paused():
         raise GuardianError("the tournament is already paused")

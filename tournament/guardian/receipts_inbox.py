@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Optional, Union
 
 from eth_hash.auto import keccak
 
@@ -137,7 +138,7 @@ class ReceiptChecker:
         self.commitments = commitments
 
     @classmethod
-    def for_chain(cls, reader: Any, follow_head: bool = True) -> "ReceiptChecker":
+    def for_chain(cls, reader: Any, follow_head: bool = True) -> ReceiptChecker:
         """The rules on the chain `reader` (a tournament.chain.reader.ChainReader) reads: with
         `follow_head`, each check re-pins at the head minus the reader's confirmations (a role
         granted or revoked since counts); without, everything is read at the reader's block."""

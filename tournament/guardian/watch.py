@@ -31,19 +31,24 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from eth_hash.auto import keccak
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from flask import Flask
+    from web3 import Web3
 
 from tournament.auditor.audit import Finding, read_artifacts, read_chain_view, verify_round
 from tournament.chain.client import Deployment, Transactor
 from tournament.chain.reader import ChainReader
 from tournament.chain.types import Phase
 from tournament.guardian.actions import veto as guardian_veto
-from tournament.guardian.receipts_inbox import (Receipt, ReceiptChecker, ReceiptRejected, ReceiptsInbox,
-                                                parse_receipt)
+from tournament.guardian.receipts_inbox import Receipt, ReceiptChecker, ReceiptRejected, ReceiptsInbox, parse_receipt
 from tournament.protocol.artifacts import MANIFEST_NAME
 from tournament.targets.client import fetch_targets
 
@@ -257,9 +262,9 @@ VetoFn = Callable[..., dict]
 class Watchtower:
     """Audits every open proposal of one deployment and vetoes the wrong ones with `guardian`'s key."""
 
-    def __init__(self, w3, deployment: Deployment, guardian, settings: WatchSettings, *,
+    def __init__(self, w3: Web3, deployment: Deployment, guardian: LocalAccount, settings: WatchSettings, *,
                  alerts: Optional[AlertSink] = None, veto: Optional[VetoFn] = None,
-                 hook: Optional[Callable[[str, Proposal], None]] = None):
+                 hook: Optional[Callable[[str, Proposal], None]] = None) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.guardian = guardian
@@ -538,7 +543,7 @@ class Watchtower:
 
 # ------------------------------------------------------------------ HTTP: health, metrics, receipts
 
-def create_app(watchtower: Watchtower):
+def create_app(watchtower: Watchtower) -> Flask:
     from flask import Flask, Response, jsonify, request
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -577,7 +582,7 @@ def create_app(watchtower: Watchtower):
 class HttpServer:
     """A waitress server in a background thread; `port` is the bound port (0 picks a free one)."""
 
-    def __init__(self, app, host: str, port: int):
+    def __init__(self, app: Flask, host: str, port: int) -> None:
         from waitress.server import create_server
 
         self._server = create_server(app, host=host, port=port, threads=4, clear_untrusted_proxy_headers=True)
@@ -585,7 +590,7 @@ class HttpServer:
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._server.run, name="watchtower-http", daemon=True)
 
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         self._thread.start()
         return self
 

@@ -12,11 +12,11 @@ from typing import Optional
 
 from tournament.admin.connection import TournamentChain
 from tournament.chain.client import ChainError
-from tournament.chain.reader import ChainReader
+from tournament.chain.reader import BlockSpec, ChainReader
 from tournament.chain.types import RoundState
 
 
-def reader(chain: TournamentChain, block="latest") -> ChainReader:
+def reader(chain: TournamentChain, block: BlockSpec = "latest") -> ChainReader:
     return ChainReader(chain.w3, chain.deployment, block, _contracts=(chain.tournament, chain.nmr))
 
 

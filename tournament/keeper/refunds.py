@@ -9,9 +9,10 @@ says which stakes qualify, or raises `KeeperError` saying why none does and when
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional, Sequence
+from datetime import UTC, datetime
+from typing import Optional
 
 from tournament.admin.connection import TournamentChain
 from tournament.chain.client import Transactor
@@ -27,7 +28,7 @@ class KeeperError(RuntimeError):
 
 
 def utc(timestamp: int) -> str:
-    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _format_nmr(wei: int) -> str:
@@ -75,8 +76,8 @@ def refundable_models(chain: TournamentChain, round_id: int, model_id: Optional[
         if closed:
             raise KeeperError(f"the stake of model {model_id} in round {round_id} was already settled or refunded")
         return [int(model_id)]
-    staked, closed = reads.round_stakes(chain, round_id)
-    return [m for m in staked if m not in closed]
+    staked, closed_ids = reads.round_stakes(chain, round_id)
+    return [m for m in staked if m not in closed_ids]
 
 
 @dataclass

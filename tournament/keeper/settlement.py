@@ -9,8 +9,9 @@ block gas limit is halved. Stakes the tree does not cover stay for the settleTim
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from tournament.admin.connection import TournamentChain
 from tournament.chain.client import Transactor

@@ -14,7 +14,8 @@ of each step, and after each transaction the step sends (the Transactor waits fo
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from web3 import Web3
 

@@ -5,6 +5,8 @@ submission source and counts only if its keccak256 equals the commitment. A file
 not match is kept under `rejected/` (evidence) and its stake is noted with the reason. Files
 already in the artifacts folder with the right hash are not fetched again, so a rerun after
 a crash fetches only what is missing. The record of what was received is `collect.json`.
+(v2) A source that lists upload receipts (the submission API) has them saved as the round
+folder's `receipts.json`; score carries them into the artifacts.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from tournament.operator.context import StepContext
 from tournament.operator.round_folder import REJECTED_DIR, file_extension
 from tournament.operator.sources import SubmissionSource
 from tournament.protocol import artifacts as art
+from tournament.protocol.constants import RECEIPTS_NAME
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,10 @@ def collect(ctx: StepContext, source: SubmissionSource | None, round_id: int) ->
         info.file = relative
         received += 1
         ctx.point("collect:file")
+    listing = getattr(source, "receipts", None)
+    raw_receipts = listing(round_id) if listing is not None else None
+    if raw_receipts is not None:
+        folder.write(RECEIPTS_NAME, raw_receipts)
     folder.write_collected(staked)
     log.info("round %s: %d staked models, %d files received (%d fetched now)", round_id, len(staked),
              received, fetched)

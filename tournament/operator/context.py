@@ -12,14 +12,17 @@ can crash a step anywhere and rerun it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from web3 import Web3
+from web3.contract.contract import ContractFunction
 
 from tournament.chain.calls import Calls
 from tournament.chain.client import Deployment, Transactor
+from tournament.chain.transactor import Receipt
 from tournament.operator.chain_reads import RoundReads
 from tournament.operator.common import OperatorError, RoundStatus
 from tournament.operator.round_folder import RoundFolder
@@ -63,13 +66,17 @@ class StepContext:
                                 "(OPERATOR_KEY, --operator-keystore or --anvil-keys)")
         return self.tx
 
-    def transact(self, fn, description: str, round_id: int, point: str, gas: Optional[int] = None) -> dict:
+    def transact(self, fn: ContractFunction, description: str, round_id: int, point: str,
+                 gas: Optional[int] = None) -> Receipt:
         """Sends `fn`; notes the tx hash in state.json and reaches `point` right after the broadcast."""
         folder = self.folder(round_id)
+
+        def on_sent(tx_hash: bytes) -> None:
+            folder.note(last_tx={description: "0x" + bytes(tx_hash).hex()})
+            self.point(point)
+
         try:
-            return self.sender().transact(
-                fn, description, gas=gas,
-                on_sent=lambda h: (folder.note(last_tx={description: "0x" + bytes(h).hex()}), self.point(point)))
+            return self.sender().transact(fn, description, gas=gas, on_sent=on_sent)
         finally:
             self.chain.refresh()   # the chain moved on: later reads of the step must see this transaction
 

@@ -8,10 +8,12 @@ later are refused, because (v2) its keccak256 is committed on-chain as `liveIdsH
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 from eth_hash.auto import keccak
+from web3.contract.contract import ContractFunction
 
 from tournament.operator.common import OperatorError, RoundStatus
 from tournament.operator.context import StepContext
@@ -27,7 +29,7 @@ def live_ids_hash(content: bytes) -> bytes:
     return keccak(bytes(content))
 
 
-def _open_round_call(ctx: StepContext, round_id: int, close_time: int, resolve_time: int, ids_hash: bytes):
+def _open_round_call(ctx: StepContext, round_id: int, close_time: int, resolve_time: int, ids_hash: bytes) -> ContractFunction:
     """The contract call that opens a round (the one place that knows openRound's arguments)."""
     return ctx.calls.open_round(round_id, int(close_time), int(resolve_time), ids_hash)
 

@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Union
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from tournament.chain.calls import Calls
 from tournament.chain.client import Deployment, Transactor
+from tournament.chain.types import RoundState
 from tournament.guardian.actions import veto  # noqa: F401  (moved: import it from tournament.guardian.actions)
 from tournament.operator import collect as collect_step
 from tournament.operator import open_round as open_step
 from tournament.operator import propose as propose_step
-from tournament.chain.types import RoundState
 from tournament.operator.chain_reads import RoundReads
 from tournament.operator.common import OperatorError, RoundStatus, StakeInfo
 from tournament.operator.context import StepContext

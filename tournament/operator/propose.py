@@ -1,7 +1,7 @@
 """Step 3, score and propose: turn the collected files into the round's artifacts, have them signed m-of-n, propose.
 
 score: the stakes (collect.json), the files received (matching or not), the published live
-ids and the targets go into `protocol.round_scoring.score_round`, the one scoring every
+ids, the targets and (v2) the upload receipts collect saved go into `protocol.round_scoring.score_round`, the one scoring every
 co-signer, the watchtower and the auditor also run; it returns every artifact file's bytes,
 the leaves, the root, `scoredAtRisk` and the manifest, and `write_artifacts` makes the
 folder hold exactly those files, the manifest written last. Once the
@@ -15,8 +15,9 @@ contract's rules and sends `proposeResults`, once per attempt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from eth_hash.auto import keccak
 
@@ -25,7 +26,8 @@ from tournament.operator.context import StepContext
 from tournament.operator.round_folder import RoundFolder
 from tournament.operator.signatures import SignatureSource, SignRequest
 from tournament.protocol import artifacts as art
-from tournament.protocol.constants import LEAVES_NAME
+from tournament.protocol.constants import LEAVES_NAME, RECEIPTS_NAME
+from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts
 from tournament.protocol.results import SCORED, Leaf, ResultsTree, leaves_from_json
 from tournament.protocol.round_scoring import RoundInputs, RoundScoring, RoundScoringError, StakeAtClose, score_round
 from tournament.protocol.signing import Results, check_signatures, results_digest
@@ -55,6 +57,17 @@ def compute_scoring(round_id: int, staked: Sequence[StakeInfo], files: dict[int,
         return score_round(RoundInputs(round_id, stakes, dict(files), live_ids_bytes, targets_bytes, tuple(receipts)))
     except (RoundScoringError, TablesError) as error:
         raise OperatorError(f"round {round_id}: {error}") from None
+
+
+def round_receipts(folder: RoundFolder, round_id: int) -> list[SignedReceipt]:
+    """(v2) The round's upload receipts that collect saved from the submission API (none without the file)."""
+    path = folder.path / RECEIPTS_NAME
+    if not path.exists():
+        return []
+    try:
+        return [r for r in parse_receipts(path.read_bytes(), str(path)) if r.receipt.round_id == round_id]
+    except ReceiptError as error:
+        raise OperatorError(f"{error}; rerun collect") from None
 
 
 def write_artifacts(ctx: StepContext, folder: RoundFolder, scored: RoundScoring) -> bytes:
@@ -111,7 +124,8 @@ def score(ctx: StepContext, round_id: int, targets_path: Union[str, Path, None] 
     for s in staked:
         if s.file is not None and "0x" + keccak(files[s.model_id]).hex() != s.submission_hash:
             raise OperatorError(f"{folder.artifacts / s.file}: changed since collect; rerun collect")
-    scored = compute_scoring(round_id, staked, files, folder.live_ids_path.read_bytes(), targets_local.read_bytes())
+    scored = compute_scoring(round_id, staked, files, folder.live_ids_path.read_bytes(), targets_local.read_bytes(),
+                             round_receipts(folder, round_id))
     digest = write_artifacts(ctx, folder, scored)
     root = "0x" + scored.results_root.hex() if scored.results_root else None
     folder.note(scored={"artifactsHash": "0x" + digest.hex(), "resultsRoot": root, "leafCount": scored.leaf_count,

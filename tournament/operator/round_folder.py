@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Union
 
 from tournament.operator.common import OperatorError, StakeInfo
 from tournament.protocol import tables
@@ -97,7 +98,7 @@ class RoundFolder:
         except (FileNotFoundError, json.JSONDecodeError):
             return {"roundId": self.round_id}
 
-    def note(self, **changes) -> None:
+    def note(self, **changes: object) -> None:
         """Merges `changes` into state.json (dict values are merged one level deep)."""
         notes = self.notes()
         for key, value in changes.items():

@@ -13,15 +13,18 @@ Both skip stakes already closed, so reruns are harmless.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
+
+from web3.contract.contract import ContractFunction
 
 from tournament.chain.client import TransactionReverted
+from tournament.chain.transactor import Receipt
 from tournament.chain.types import RoundState
 from tournament.operator.common import OperatorError, RoundStatus, phase_label
 from tournament.operator.context import StepContext
 from tournament.operator.propose import local_results
 from tournament.protocol import payout as payout_math
-from tournament.protocol.results import Leaf, ResultsTree
+from tournament.protocol.results import Leaf, ResultsTree, SettleBatch
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ class Settler:
         self.max_batch_leaves = max_batch_leaves
         self.last_settle_gas: list[tuple[int, int]] = []   # (leaves, gasUsed) per batch sent
 
-    def _batch_fn(self, round_id: int, batch):
+    def _batch_fn(self, round_id: int, batch: SettleBatch) -> ContractFunction:
         return self.ctx.calls.settle(round_id, batch.leaf_values(), batch.proof, batch.proof_flags)
 
     def batch_size_for(self, round_id: int, tree: ResultsTree, unsettled: Sequence[Leaf]) -> tuple[int, int]:
@@ -185,7 +188,7 @@ class Settler:
         ctx.point("settle:done")
         return ctx.status(round_id, actions or ["nothing left to settle"], "")
 
-    def _check_batch(self, round_id: int, receipt: dict, batch: Sequence[Leaf], stakes: dict,
+    def _check_batch(self, round_id: int, receipt: Receipt, batch: Sequence[Leaf], stakes: dict,
                      info: RoundState) -> None:
         """Each StakeSettled event of the receipt must match its leaf and the payout arithmetic."""
         by_model = {x.model_id: x for x in batch}

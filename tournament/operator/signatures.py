@@ -75,9 +75,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Optional, Protocol
 
 import requests
 from eth_utils import is_address, to_checksum_address
@@ -102,7 +103,7 @@ class SignProtocolError(ValueError):
 class SignatureCollectionError(OperatorError):
     """Fewer than `threshold` signatures could be collected; `report` says what each signer answered."""
 
-    def __init__(self, message: str, report: "CollectionReport"):
+    def __init__(self, message: str, report: CollectionReport):
         super().__init__(message)
         self.report = report
 

@@ -5,8 +5,9 @@ None when there are none. `FolderSource` is the embedded default, a content-addr
 folder (`<dir>/<0x-keccak-hex>`, as the participants' tools write it); `HttpSource` asks
 the submission API (`GET {base}/v1/rounds/{roundId}/models/{modelId}/submission`). Neither
 trusts what it returns: the operator checks keccak256 against the on-chain commitment, so a
-source can be wrong but never able to make a wrong file count. `open_source` picks one from
-a command-line value (a URL or a folder).
+source can be wrong but never able to make a wrong file count. `HttpSource.receipts` also
+lists the round's signed upload receipts (protocol v2), which the operator carries into the
+artifacts' receipts.json. `open_source` picks one from a command-line value (a URL or a folder).
 """
 from __future__ import annotations
 
@@ -98,11 +99,25 @@ class HttpSource:
             time.sleep(delay)
         raise AssertionError("unreachable")
 
+    def receipts(self, round_id: int) -> Optional[bytes]:
+        """The round's upload receipts as the API lists them (JSON bytes), None if it has no such endpoint."""
+        url = f"{self.base_url}/v1/rounds/{int(round_id)}/receipts"
+        try:
+            response = self.session.get(url, timeout=self.timeout_s)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise SourceError(f"{url}: unreachable ({type(exc).__name__}); check that the submission API is up, "
+                              "then rerun collect") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise SourceError(f"{url}: HTTP {response.status_code}; rerun collect once the API answers")
+        return response.content
+
 
 def open_source(spec: Union[str, Path, SubmissionSource, None]) -> Optional[SubmissionSource]:
     """A source from a command-line value: an http(s) URL or a folder path."""
     if spec is None or hasattr(spec, "fetch"):
-        return spec  # type: ignore[return-value]
+        return spec
     text = str(spec)
     if text.startswith(("http://", "https://")):
         return HttpSource(text)

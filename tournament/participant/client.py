@@ -16,27 +16,32 @@ from __future__ import annotations
 import io
 import logging
 import re
-import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.contract.contract import ContractFunction
 
 from tournament.chain.calls import Calls
 from tournament.chain.contracts import Deployment
-from tournament.chain.errors import ChainError, TransactionReverted
+from tournament.chain.errors import TransactionReverted
 from tournament.chain.reader import BlockSpec, ChainReader
 from tournament.chain.token import TokenFeatures, allowance_calls, detect_features
-from tournament.chain.transactor import Transactor
+from tournament.chain.transactor import Receipt, Transactor
+from tournament.chain.types import Status as LeafStatus
 from tournament.protocol import units as _units
 from tournament.protocol.units import NmrAmountError, format_nmr, format_time  # noqa: F401 (re-exported)
-from tournament.chain.types import Status as LeafStatus
-from tournament.protocol.uploads import (UPLOAD_DOMAIN_NAME, UPLOAD_DOMAIN_VERSION, UPLOAD_TYPES, UploadError,
-                                         upload_typed_data)
+from tournament.protocol.uploads import (
+    UPLOAD_DOMAIN_NAME,
+    UPLOAD_DOMAIN_VERSION,
+    UploadError,
+    upload_typed_data,
+)
 from tournament.protocol.uploads import recover_upload_signer as _recover_upload_signer
 from tournament.protocol.uploads import sign_upload as _sign_upload
 
@@ -274,13 +279,13 @@ class Participant:
         return self.tx.chain_id  # read once by the Transactor
 
     # ---------------------------------------------------------------- plumbing
-    def _send(self, fn, action: str) -> dict:
+    def _send(self, fn: ContractFunction, action: str) -> Receipt:
         try:
             return self.tx.transact(fn, action)
         except TransactionReverted as exc:
             raise ParticipantError(explain_revert(exc, action)) from None
 
-    def _call(self, fn, action: str) -> Any:
+    def _call(self, fn: ContractFunction, action: str) -> Any:
         try:
             return self.tx.call(fn, action)
         except TransactionReverted as exc:
@@ -438,7 +443,7 @@ class Participant:
             "X-Submission-Hash": digest})
         return response.json()
 
-    def _api(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         if not self.api_url:
             raise ParticipantError("no submission API URL; pass --api URL (or set TOURNAMENT_API)")
         url = self.api_url + path

@@ -18,14 +18,23 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Optional, Union
+from typing import Optional, Union
 
 from eth_hash.auto import keccak
 
-from tournament.protocol.constants import (LEAVES_NAME, LIVE_IDS_NAME, MANIFEST_NAME, META_MODEL_NAME, RECEIPTS_NAME,
-                                           SCORES_NAME, SUBMISSIONS_DIR, TARGETS_NAME)
+from tournament.protocol.constants import (
+    LEAVES_NAME,
+    LIVE_IDS_NAME,
+    MANIFEST_NAME,
+    META_MODEL_NAME,
+    RECEIPTS_NAME,
+    SCORES_NAME,
+    SUBMISSIONS_DIR,
+    TARGETS_NAME,
+)
 
 __all__ = [
     "ArtifactsError",
@@ -203,9 +212,9 @@ def write_manifest(folder: PathLike, round_id: int,
     temporary = folder / (MANIFEST_NAME + ".tmp")
     temporary.write_bytes(manifest_bytes)
     os.replace(temporary, folder / MANIFEST_NAME)  # never leave a half-written manifest behind
-    digest = artifacts_hash(manifest_bytes)
-    log.info("round %s: manifest of %d files, artifactsHash 0x%s", round_id, len(entries), digest.hex())
-    return manifest_bytes, digest
+    manifest_digest = artifacts_hash(manifest_bytes)
+    log.info("round %s: manifest of %d files, artifactsHash 0x%s", round_id, len(entries), manifest_digest.hex())
+    return manifest_bytes, manifest_digest
 
 
 def verify_folder(folder: PathLike, expected_artifacts_hash: Union[bytes, str, None] = None,

@@ -14,7 +14,8 @@ Pure code: no I/O.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, NamedTuple, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Union
 
 from eth_abi.encoding import TupleEncoder
 from eth_abi.exceptions import EncodingError
@@ -260,7 +261,7 @@ class StandardMerkleTree:
 
     @classmethod
     def of(cls, values: Sequence[Sequence[Any]], leaf_types: Sequence[str],
-           sort_leaves: bool = True) -> "StandardMerkleTree":
+           sort_leaves: bool = True) -> StandardMerkleTree:
         """Same as the constructor; named like OZ's `StandardMerkleTree.of`."""
         return cls(values, leaf_types, sort_leaves)
 

@@ -5,7 +5,9 @@ Multipliers are in hundredths, the clip in basis points, amounts in NMR wei, tim
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass, replace
+from typing import Any
 
 NMR_WEI = 10**18
 DAY_SECONDS = 86_400
@@ -30,10 +32,10 @@ class TournamentConfig:
         return astuple(self)
 
     @classmethod
-    def from_tuple(cls, values) -> "TournamentConfig":
+    def from_tuple(cls, values: Iterable[Any]) -> TournamentConfig:
         return cls(*[int(v) for v in values])
 
-    def with_(self, **changes) -> "TournamentConfig":
+    def with_(self, **changes: int) -> TournamentConfig:
         return replace(self, **changes)
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional
 
 from tournament.protocol.constants import Status
 from tournament.protocol.merkle import MerkleTreeError, StandardMerkleTree, process_multiproof
@@ -83,17 +85,17 @@ class Leaf:
         return (self.round_id, self.model_id, self.status, self.corr_nanos, self.mmc_nanos)
 
     @classmethod
-    def from_values(cls, values: Sequence[int]) -> "Leaf":
+    def from_values(cls, values: Sequence[int]) -> Leaf:
         if len(values) != len(LEAF_TYPES):
             raise ResultsError(f"a leaf has {len(LEAF_TYPES)} fields ({', '.join(LEAF_TYPES)}), got {len(values)}")
         return cls(*(int(v) for v in values))
 
     @classmethod
-    def scored(cls, round_id: int, model_id: int, corr_nanos: int, mmc_nanos: int) -> "Leaf":
+    def scored(cls, round_id: int, model_id: int, corr_nanos: int, mmc_nanos: int) -> Leaf:
         return cls(round_id, model_id, SCORED, corr_nanos, mmc_nanos)
 
     @classmethod
-    def invalid(cls, round_id: int, model_id: int) -> "Leaf":
+    def invalid(cls, round_id: int, model_id: int) -> Leaf:
         return cls(round_id, model_id, INVALID, 0, 0)
 
 
@@ -125,8 +127,8 @@ def build_leaves(
     """
     _check_int("round_id", round_id, 0, UINT256_MAX)
     staked = list(staked_model_ids)
-    seen: set[int] = set()
-    duplicates = sorted({m for m in staked if m in seen or seen.add(m)})
+    seen: set[int] = set(staked)
+    duplicates = sorted(m for m, count in Counter(staked).items() if count > 1)
     if duplicates:
         raise ResultsError(f"round {round_id}: staked model ids must be distinct; duplicated: "
                            f"{duplicates[:10]}")

@@ -15,13 +15,16 @@ rejection coming. `sign_receipt` / `recover_receipt_signer` apply the same signa
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import is_address, to_checksum_address
 
@@ -305,7 +308,7 @@ def receipt_typed_data(domain: Domain, receipt: UploadReceipt) -> dict:
     }
 
 
-def _private_key(key: PrivateKeyLike) -> keys.PrivateKey:
+def _private_key(key: PrivateKeyLike) -> PrivateKey:
     if isinstance(key, keys.PrivateKey):
         return key
     if hasattr(key, "key"):  # eth-account LocalAccount
@@ -443,7 +446,7 @@ def check_signatures(domain: Domain, results: Results, signatures: Sequence[Unio
     return problems
 
 
-def sign_permit(account, *, token: str, chain_id: int, spender: str, value: int, nonce: int,
+def sign_permit(account: LocalAccount, *, token: str, chain_id: int, spender: str, value: int, nonce: int,
                 deadline: int, token_name: str = "Numeraire") -> tuple[int, bytes, bytes]:
     """An EIP-2612 permit of the NMR token (domain name "Numeraire", version "1"), as (v, r, s)."""
     from eth_account.messages import encode_typed_data

@@ -15,10 +15,11 @@ import csv
 import io
 import logging
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -285,10 +286,10 @@ def validate_file(path: str | PathLike, live_ids: Iterable[str], *,
 
 
 # --------------------------------------------------------------------------- a whole round
-def score_submissions(raw_by_model: Mapping[str, "bytes | ValidationResult"], targets: "pd.Series",
+def score_submissions(raw_by_model: Mapping[str, bytes | ValidationResult], targets: pd.Series,
                       stakes: Mapping[str, float] | None = None, *,
                       file_names: Mapping[str, str] | None = None,
-                      progress: bool = False) -> "pd.DataFrame":
+                      progress: bool = False) -> pd.DataFrame:
     """Validate and score every submission of a round (pure: bytes in, table out).
 
     raw_by_model: model -> raw file bytes, or an already-invalid ValidationResult (a missing
@@ -313,7 +314,7 @@ def score_submissions(raw_by_model: Mapping[str, "bytes | ValidationResult"], ta
             raise ValueError(f"{len(unstaked)} model(s) have no stake (first: {unstaked[0]}); "
                              "list every model in the stakes table")
     names = file_names or {}
-    results = []
+    results: list[ValidationResult] = []
     block = np.empty((len(models), len(live_ids)))   # rows = models: Fortran view below
     valid_rows: list[int] = []
     for model in tqdm(models, desc="validate", unit="file", disable=not progress):

@@ -8,10 +8,17 @@ is merged: only this module talks to web3, so swapping it is one file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from eth_hash.auto import keccak
+
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.contract.contract import ContractFunction
+
+    from tournament.chain.contracts import Deployment
 
 from tournament.protocol.signing import Domain, domain_from_eip712_domain_call
 
@@ -65,8 +72,8 @@ class SignerChain(Protocol):
         """Those of `addresses` that hold RECEIPT_ROLE at the block (checksummed)."""
 
 
-def _struct(value, abi_outputs: Sequence[dict]) -> dict:
-    out = {}
+def _struct(value: Sequence[Any], abi_outputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for item, part in zip(abi_outputs, value):
         out[item["name"]] = _struct(part, item["components"]) if item["type"] == "tuple" else part
     return out
@@ -75,7 +82,7 @@ def _struct(value, abi_outputs: Sequence[dict]) -> dict:
 class Web3RoundReader:
     """SignerChain over web3 and the deployment's contract, reads pinned to head - confirmations."""
 
-    def __init__(self, w3, deployment, confirmations: int = 2):
+    def __init__(self, w3: Web3, deployment: Deployment, confirmations: int = 2) -> None:
         from tournament.chain.client import tournament_contract
 
         self.w3 = w3
@@ -102,7 +109,7 @@ class Web3RoundReader:
         head = int(with_retries(lambda: self.w3.eth.block_number, "reading the block number"))
         return max(0, head - self.confirmations)
 
-    def _call(self, fn, block: int, what: str):
+    def _call(self, fn: ContractFunction, block: int, what: str) -> Any:
         from tournament.chain.client import with_retries
 
         return with_retries(lambda: fn.call(block_identifier=block), what)

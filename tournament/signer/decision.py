@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from eth_hash.auto import keccak
 
@@ -23,10 +24,13 @@ from tournament.protocol.results import INVALID, SCORED
 from tournament.protocol.signing import Results, SigningError
 from tournament.signer.chain import RoundOnChain
 
+if TYPE_CHECKING:
+    from tournament.protocol.round_scoring import RoundScoring
+
 __all__ = ["Evidence", "NotReady", "Refusal", "RequestError", "SignRequest", "check_chain_state", "compare",
            "explain", "format_nmr", "parse_request"]
 
-STATUS = {SCORED: "SCORED", INVALID: "INVALID"}
+STATUS: dict[int, str] = {SCORED: "SCORED", INVALID: "INVALID"}
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 WEI_PER_NMR = 10**18
 
@@ -189,7 +193,7 @@ def _find(artifacts: Mapping[str, bytes], stem: str) -> Optional[tuple[str, byte
     return None
 
 
-def explain(requested: Results, mine, evidence: Evidence, artifacts: Optional[Mapping[str, bytes]],
+def explain(requested: Results, mine: RoundScoring, evidence: Evidence, artifacts: Optional[Mapping[str, bytes]],
             artifacts_problem: str = "") -> str:
     """One line: the first difference between the request and the signer's own results.
 

@@ -20,11 +20,11 @@ import requests
 from eth_hash.auto import keccak
 
 from tournament.operator.sources import SourceError, open_source
+from tournament.protocol.constants import RECEIPTS_NAME
+from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts
 from tournament.protocol.signing import Domain
 from tournament.signer.chain import RoundOnChain, SignerChain
 from tournament.signer.decision import Evidence, NotReady, Refusal
-from tournament.protocol.constants import RECEIPTS_NAME
-from tournament.protocol.receipts import ReceiptError, SignedReceipt, parse_receipts
 from tournament.signer.receipts import recover_all, usable_receipts
 from tournament.targets.client import TargetsNotPublished, TargetsSourceError, fetch_targets
 
@@ -146,6 +146,8 @@ def gather(state: RoundOnChain, domain: Domain, chain: SignerChain, sources: Sou
         source = open_source(sources.submissions)
     except SourceError as error:
         raise NotReady(str(error)) from None
+    if source is None:  # open_source gives None only for no spec; `submissions` is always set
+        raise NotReady("no submission source configured")
     files: dict[int, bytes] = {}
     served: dict[int, bytes] = {}
     for stake in state.stakes:

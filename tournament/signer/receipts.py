@@ -8,7 +8,8 @@ service's list.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from tournament.protocol.receipts import SignedReceipt
 from tournament.protocol.signing import Domain, SigningError, recover_receipt_signer
@@ -18,7 +19,7 @@ __all__ = ["recover_all", "usable_receipts"]
 
 def recover_all(domain: Domain, receipts: Iterable[SignedReceipt]) -> list[tuple[SignedReceipt, Optional[str]]]:
     """Each receipt with the address its signature recovers to (None when the signature is bad)."""
-    out = []
+    out: list[tuple[SignedReceipt, Optional[str]]] = []
     for item in receipts:
         try:
             out.append((item, recover_receipt_signer(domain, item.receipt, item.signature)))

@@ -6,7 +6,8 @@ not depend on that module's types.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Optional
 
 from tournament.protocol.receipts import SignedReceipt
 from tournament.protocol.round_scoring import RoundInputs, RoundScoring, StakeAtClose, score_round

@@ -22,8 +22,17 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from tournament.chain.keys import DigestSigner, SignerKeyError
 from tournament.protocol.signing import results_digest
 from tournament.signer.chain import SignerChain
-from tournament.signer.decision import (NotReady, Refusal, RequestError, SignRequest, check_chain_state, compare,
-                                        explain, parse_request, results_json)
+from tournament.signer.decision import (
+    NotReady,
+    Refusal,
+    RequestError,
+    SignRequest,
+    check_chain_state,
+    compare,
+    explain,
+    parse_request,
+    results_json,
+)
 from tournament.signer.gather import Sources, gather
 from tournament.signer.ledger import Ledger, LedgerConflict
 from tournament.signer.recompute import recompute

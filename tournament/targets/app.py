@@ -13,6 +13,7 @@ from typing import Union
 
 from eth_hash.auto import keccak
 from flask import Flask, Response, jsonify
+from flask.typing import ResponseReturnValue
 
 from tournament.targets.store import TargetsError, TargetsStore
 
@@ -31,7 +32,7 @@ def create_app(directory: Union[str, Path]) -> Flask:
         return jsonify({"status": "ok", "directory": str(store.directory)})
 
     @app.get("/v1/rounds/<int:round_id>/targets")
-    def targets(round_id: int):
+    def targets(round_id: int) -> ResponseReturnValue:
         try:
             path = store.path(round_id)
         except TargetsError as error:

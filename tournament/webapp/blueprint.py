@@ -23,10 +23,12 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
 
 import requests
+from eth_typing import HexStr
 from eth_utils import keccak, to_checksum_address
 from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
 from web3 import Web3
@@ -39,6 +41,11 @@ from tournament.chain.reader import ChainReader
 from tournament.chain.types import Phase
 from tournament.protocol.submissions import MAX_SUBMISSION_BYTES, validate_predictions
 from tournament.protocol.uploads import UPLOAD_DOMAIN_NAME, UPLOAD_DOMAIN_VERSION, UPLOAD_TYPES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tournament.chain.types import RoundState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,7 +93,7 @@ def token_capabilities(w3: Web3, token: str, token_abi: list) -> dict:
     for signature in PERMIT_PROBES:
         data = _selector(signature) + (bytes(32) if "address" in signature else b"")
         try:
-            answers.append(len(w3.eth.call({"to": token, "data": "0x" + data.hex()})) >= 32)
+            answers.append(len(w3.eth.call({"to": token, "data": HexStr("0x" + data.hex())})) >= 32)
         except Exception:  # a revert or an empty answer: the function is not there
             answers.append(False)
     permit = all(answers)
@@ -132,7 +139,8 @@ class _Chain:
                 self._reader = self.guard(lambda: ChainReader(self.w3, self.deployment, scanner=self.scanner),
                                           "connecting to the chain")
             else:
-                self._reader = self.guard(lambda: self._reader.at("latest"), "reading the chain")
+                current = self._reader
+                self._reader = self.guard(lambda: current.at("latest"), "reading the chain")
             return self._reader
 
     def token(self) -> dict:
@@ -151,7 +159,7 @@ def _hex32(value: Any) -> Optional[str]:
     return "0x" + raw.hex() if any(raw) else None
 
 
-def _round_json(state, now: int) -> dict:
+def _round_json(state: RoundState, now: int) -> dict:
     config = state.config
     return {"roundId": state.round_id, "phase": state.phase.label, "closeTime": state.close_time,
             "resolveTime": state.resolve_time, "chainTime": now, "stakedCount": state.staked_count,
@@ -283,7 +291,7 @@ def create_blueprint(w3: Web3, deployment: Deployment, *, submissions_url: Optio
         result = validate_predictions(raw, live_ids, name=name)
         return jsonify({"valid": result.valid, "message": result.message, "rule": result.rule,
                         "submissionHash": "0x" + bytes(result.submission_hash).hex(), "bytes": len(raw),
-                        "predictions": int(len(result.predictions)) if result.valid else 0,
+                        "predictions": int(len(result.predictions)) if result.valid and result.predictions is not None else 0,
                         "liveIds": int(len(live_ids))})
 
     @bp.route("/api/rounds/<int:round_id>/models/<int:model_id>/submission", methods=["POST"])
@@ -317,7 +325,7 @@ def _api_message(answer: requests.Response, fallback: str) -> str:
         return fallback
 
 
-def _parse_live_ids(raw: bytes, round_id: int):
+def _parse_live_ids(raw: bytes, round_id: int) -> np.ndarray:
     """The live ids from the published file's bytes, read exactly as the service reads them."""
     from tournament.data.synthetic import read_live_ids
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Optional
 
@@ -52,8 +53,8 @@ def utc(timestamp: Optional[int]) -> str:
     """A chain timestamp as a UTC date and time (the chain clock, which the demo moves)."""
     if not timestamp:
         return "-"
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    from datetime import datetime
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short(text: str, keep: int = 10) -> str:
@@ -148,7 +149,7 @@ class ExplorerData:
             cache[key] = compute()
         return cache[key]
 
-    def events(self, name: str, **filters) -> list[EventLog]:
+    def events(self, name: str, **filters: Any) -> list[EventLog]:
         return self.reader().events(name, filters or None)
 
     def round_ids(self) -> list[int]:
@@ -186,7 +187,10 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
     web app (tournament.webapp) under /stake: auditors and participants use one site."""
     from tournament.chain.rpc import chain_id, connect
 
-    w3 = w3 or connect(rpc_url)
+    if w3 is None:
+        if not rpc_url:
+            raise ValueError("the explorer needs an RPC URL (or a connected w3)")
+        w3 = connect(rpc_url)
     deployment = Deployment.load(chain_id(w3), Path(deployments_dir) if deployments_dir else None)
     data = ExplorerData(w3, deployment, artifacts)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
@@ -207,7 +211,7 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
         return render_template("index.html", rounds=rounds, title="Rounds")
 
     @app.route("/round/<int:round_id>")
-    def round_page(round_id: int):
+    def round_page(round_id: int) -> str:
         if round_id not in data.round_ids():
             abort(404, f"round {round_id} was never opened")
         view, report, source = data.audit(round_id)
@@ -219,7 +223,7 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
                                round_findings=report.findings_for(None))
 
     @app.route("/model/<int:model_id>")
-    def model_page(model_id: int):
+    def model_page(model_id: int) -> str:
         names = data.model_names()
         if model_id not in names:
             abort(404, f"model {model_id} does not exist")
@@ -232,22 +236,25 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
             stake = view.stakes.get(model_id)
             if stake is None:
                 continue
-            settled = (view.settled.get(model_id) or [None])[-1]
-            refunded = (view.refunds.get(model_id) or [None])[-1]
+            settled_events = view.settled.get(model_id)
+            refund_events = view.refunds.get(model_id)
+            settled = settled_events[-1] if settled_events else None
+            refunded = refund_events[-1] if refund_events else None
             payout = settled.payout_wei if settled else 0
             cumulative += payout
             scored = settled is not None and settled.status == Status.SCORED
             status = Status(settled.status).name if settled else ("REFUNDED" if refunded else view.phase)
-            point = ModelPoint(round_id, stake.stake_wei, settled.corr_nanos if scored else None,
-                               settled.mmc_nanos if scored else None, payout, cumulative,
-                               status, (settled or refunded).tx_hash if (settled or refunded) else stake.tx_hash)
+            closing = settled or refunded
+            point = ModelPoint(round_id, stake.stake_wei, settled.corr_nanos if settled and scored else None,
+                               settled.mmc_nanos if settled and scored else None, payout, cumulative,
+                               status, closing.tx_hash if closing else stake.tx_hash)
             points.append(point)
             stakes.append((point, stake))
         return render_template("model.html", model_id=model_id, name=name, owner=owner, rows=stakes,
                                chart=build_chart(points), total=cumulative, title=f"Model {model_id} {name}")
 
     @app.route("/tx/<tx_hash>")
-    def tx_page(tx_hash: str):
+    def tx_page(tx_hash: str) -> str:
         info = data.reader().transaction(tx_hash) if _is_tx_hash(tx_hash) else None
         if info is None:
             abort(404, f"transaction {tx_hash} not found on this chain")
@@ -260,17 +267,17 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
                                call=call, events=decoded, tx_hash=info.tx_hash, title=f"Transaction {short(tx_hash)}")
 
     @app.route("/address/<address>")
-    def address_page(address: str):
+    def address_page(address: str) -> str:
         if not Web3.is_address(address):
             abort(404, f"{address} is not an address")
         address = Web3.to_checksum_address(address)
         models = [(m, n) for m, (n, o) in sorted(data.model_names().items()) if o.lower() == address.lower()]
         balances = data.reader().balances(address)
         balance, token_balance = balances.wallet_wei, balances.nmr_wei
-        flows = sorted(data.events("Deposited", owner=address) + data.events("Withdrawn", owner=address),
-                       key=lambda e: (e.block_number, e.log_index))
+        flow_events = sorted(data.events("Deposited", owner=address) + data.events("Withdrawn", owner=address),
+                             key=lambda e: (e.block_number, e.log_index))
         flows = [{"kind": e.name, "amount": int(e.args["amount"]), "tx": e.tx_hash, "block": e.block_number}
-                 for e in flows]
+                 for e in flow_events]
         settled = [e for e in data.events("StakeSettled", owner=address)]
         return render_template("address.html", address=address, models=models, balance=balance,
                                token_balance=token_balance, flows=flows, settled=settled,

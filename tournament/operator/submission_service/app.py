@@ -22,6 +22,13 @@ Endpoints:
   GET  /v1/rounds/<roundId>/models/<modelId>/submission  after close: raw bytes, X-Submission-Hash
        [?hash=0x...]                                       (that upload, else the latest)
   GET  /v1/rounds/<roundId>/models/<modelId>/uploads     hashes and sizes only (no contents)
+  GET  /v1/rounds/<roundId>/receipts                     the round's signed upload receipts (receipts.json form)
+
+Receipts (protocol v2): with a `receipt_key` (an address holding RECEIPT_ROLE), every accepted
+upload is answered with an EIP-712 `UploadReceipt(roundId, modelId, submissionHash, receivedAt)`
+signed in the tournament's domain, `receivedAt` being the chain time the upload was checked
+at (before close, by the same check). The answer's `receipt` is the participant's proof that
+the file was uploaded; the receipts endpoint lists them all for co-signers and the operator.
 """
 from __future__ import annotations
 
@@ -29,9 +36,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Any, Optional, TypeVar
 
 import numpy as np
 from flask import Flask, Response, jsonify, request
@@ -43,6 +51,8 @@ from tournament.chain.errors import ChainError
 from tournament.chain.events import LogScanner
 from tournament.chain.reader import ChainReader
 from tournament.operator.submission_service.store import SubmissionStore, hash_hex
+from tournament.protocol.receipts import SignedReceipt, receipts_to_json
+from tournament.protocol.signing import Domain, UploadReceipt, domain_from_eip712_domain_call, sign_receipt
 from tournament.protocol.units import format_time
 from tournament.protocol.uploads import recover_upload_signer
 
@@ -115,6 +125,7 @@ class ApiSettings:
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE
     rate_burst: int = DEFAULT_RATE_BURST
     max_expiry_s: int = DEFAULT_MAX_EXPIRY_S  # how far ahead a signature's expiry may lie
+    receipt_key: Any = field(default=None, repr=False)  # RECEIPT_ROLE key (LocalAccount or hex): signs receipts
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)  # for the rate limiter
 
 
@@ -183,6 +194,7 @@ class SubmissionService:
         self._reader = self._chain(lambda: ChainReader(settings.w3, settings.deployment, scanner=self.scanner),
                                    "connecting to the chain")
         self.chain_id = int(self._reader.chain_id)
+        self._domain: Optional[Domain] = None
 
     # ---------------------------------------------------------------- chain
     @staticmethod
@@ -243,8 +255,8 @@ class SubmissionService:
             raise ApiError(429, f"too many uploads from {signer}; wait {retry} s and try again",
                            {"Retry-After": str(retry)})
 
-    def check_round_and_owner(self, upload: _UploadRequest, signer: str) -> None:
-        """Open by chain time, expiry sane, signer owns the model: all read at one block."""
+    def check_round_and_owner(self, upload: _UploadRequest, signer: str) -> int:
+        """Open by chain time, expiry sane, signer owns the model: all read at one block; returns that chain time."""
         reader = self.reader()
         close_time = self.round_times(reader, upload.round_id)
         now = reader.now()
@@ -264,6 +276,7 @@ class SubmissionService:
             raise ApiError(403, f"model {upload.model_id} is owned by {owner}, but the upload was signed by "
                                 f"{signer} (or the signature does not match round, model, hash and expiry); "
                                 "only the model's owner may upload its predictions")
+        return now
 
     def read_body(self, upload: _UploadRequest) -> bytes:
         raw = request.get_data(cache=False)
@@ -275,13 +288,33 @@ class SubmissionService:
                                 "the file changed or was cut off in transit; upload it again")
         return raw
 
-    def store_upload(self, upload: _UploadRequest, signer: str, raw: bytes) -> tuple[Response, int]:
+    def domain(self) -> Domain:
+        """The tournament's EIP-712 domain, read once (receipts are signed in it)."""
+        if self._domain is None:
+            reader = self.reader()
+            self._domain = domain_from_eip712_domain_call(
+                self._chain(reader.eip712_domain, "reading the EIP-712 domain"), expect_version=None)
+        return self._domain
+
+    def receipt(self, upload: _UploadRequest, received_at: int) -> Optional[dict]:
+        """The signed receipt of an accepted upload (the first one kept for the same file), or None without a key."""
+        if self.settings.receipt_key is None:
+            return None
+        unsigned = UploadReceipt(upload.round_id, upload.model_id, bytes.fromhex(upload.claimed_hash[2:]),
+                                 int(received_at))
+        signature = "0x" + sign_receipt(self.settings.receipt_key, self.domain(), unsigned).hex()
+        kept_at, kept_signature = self.store.add_receipt(upload.round_id, upload.model_id, upload.claimed_hash,
+                                                         unsigned.received_at, signature)
+        kept = UploadReceipt(upload.round_id, upload.model_id, unsigned.submission_hash, kept_at)
+        return SignedReceipt(kept, bytes.fromhex(kept_signature[2:])).to_json()
+
+    def store_upload(self, upload: _UploadRequest, signer: str, raw: bytes, now: int) -> tuple[Response, int]:
         from tournament.protocol.submissions import validate_predictions
 
         latest = self.store.latest(upload.round_id, upload.model_id)
         if latest is not None and latest.file_hash == upload.claimed_hash:
             # The same bytes again: nothing changes, whatever signature came with them.
-            return jsonify({**latest.as_json(), "status": "unchanged"}), 200
+            return jsonify({**latest.as_json(), "status": "unchanged", "receipt": self.receipt(upload, now)}), 200
         if self.store.by_signature(upload.signature) is not None:
             raise ApiError(409, "this signature was already used for an earlier upload; sign this upload anew "
                                 "(a replayed signature cannot bring back an older file)")
@@ -292,7 +325,8 @@ class SubmissionService:
             raise ApiError(400, result.message)
         record = self.store.record(upload.round_id, upload.model_id, raw, uploader=signer,
                                    signature=upload.signature, expiry=upload.expiry)
-        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions))}), 201
+        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions or ())),
+                        "receipt": self.receipt(upload, now)}), 201
 
     # ---------------------------------------------------------------- handlers
     def health(self) -> Response:
@@ -311,8 +345,8 @@ class SubmissionService:
         upload = self.parse_upload(round_id, model_id)
         signer = self.signer_of(upload)
         self.rate_limit(signer)
-        self.check_round_and_owner(upload, signer)
-        return self.store_upload(upload, signer, self.read_body(upload))
+        now = self.check_round_and_owner(upload, signer)
+        return self.store_upload(upload, signer, self.read_body(upload), now)
 
     def download(self, round_id: int, model_id: int) -> Response:
         reader = self.reader()
@@ -335,6 +369,13 @@ class SubmissionService:
         response = Response(self.store.read_file(chosen.file_hash), mimetype="application/octet-stream")
         response.headers["X-Submission-Hash"] = chosen.file_hash
         return response
+
+    def receipts(self, round_id: int) -> Response:
+        """Every upload receipt of the round (receipts.json's canonical form; empty without a receipt key)."""
+        signed = [SignedReceipt(UploadReceipt(round_id, model_id, bytes.fromhex(file_hash[2:]), received_at),
+                                bytes.fromhex(signature[2:]))
+                  for model_id, file_hash, received_at, signature in self.store.receipts(round_id)]
+        return Response(receipts_to_json(signed), mimetype="application/json")
 
     def uploads(self, round_id: int, model_id: int) -> Response:
         history = self.store.history(round_id, model_id)
@@ -382,6 +423,7 @@ def create_app(settings: ApiSettings) -> Flask:
     app.add_url_rule(submission, "download", service.download, methods=["GET"])
     app.add_url_rule("/v1/rounds/<int:round_id>/models/<int:model_id>/uploads", "uploads", service.uploads,
                      methods=["GET"])
+    app.add_url_rule("/v1/rounds/<int:round_id>/receipts", "receipts", service.receipts, methods=["GET"])
     return app
 
 

@@ -5,7 +5,8 @@ extension): the layout `tournament.operator.sources.FolderSource` reads, so an o
 straight from this folder. Files are never overwritten or deleted; two models uploading the
 same bytes share one file. `<data>/index.sqlite` records every accepted upload (round, model,
 hash, size, uploader, signature, expiry, time) so the latest hash of a (round, model) and its
-whole history can be answered, and a used signature is recognised. Thread-safe for one
+whole history can be answered, and a used signature is recognised; it also keeps the signed
+upload receipt (protocol v2) of each accepted (round, model, file), the first one only. Thread-safe for one
 process (one lock around writes; SQLite in WAL mode for concurrent reads).
 """
 from __future__ import annotations
@@ -39,6 +40,14 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 CREATE INDEX IF NOT EXISTS uploads_by_model ON uploads (round_id, model_id, id);
 CREATE INDEX IF NOT EXISTS uploads_by_signature ON uploads (signature);
+CREATE TABLE IF NOT EXISTS receipts (
+    round_id    INTEGER NOT NULL,
+    model_id    INTEGER NOT NULL,
+    file_hash   TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    signature   TEXT    NOT NULL,
+    PRIMARY KEY (round_id, model_id, file_hash)
+);
 """
 
 
@@ -147,6 +156,24 @@ class SubmissionStore:
     def by_signature(self, signature: str) -> Optional[UploadRecord]:
         rows = self._rows("WHERE signature = ? ORDER BY id LIMIT 1", (signature.lower(),))
         return rows[0] if rows else None
+
+    # ---------------------------------------------------------------- receipts (v2)
+    def add_receipt(self, round_id: int, model_id: int, file_hash: str, received_at: int,
+                    signature: str) -> tuple[int, str]:
+        """Keeps the receipt of (round, model, file) unless one exists; returns the kept (received_at, signature)."""
+        with self._lock, closing(self._connect()) as db, db:
+            db.execute("INSERT OR IGNORE INTO receipts (round_id, model_id, file_hash, received_at, signature) "
+                       "VALUES (?, ?, ?, ?, ?)", (round_id, model_id, file_hash.lower(), int(received_at), signature))
+            row = db.execute("SELECT received_at, signature FROM receipts WHERE round_id = ? AND model_id = ? "
+                             "AND file_hash = ?", (round_id, model_id, file_hash.lower())).fetchone()
+        return int(row[0]), str(row[1])
+
+    def receipts(self, round_id: int) -> list[tuple[int, str, int, str]]:
+        """(model_id, file_hash, received_at, signature) of every receipt of the round."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT model_id, file_hash, received_at, signature FROM receipts WHERE round_id = ? "
+                              "ORDER BY model_id, received_at, file_hash", (round_id,)).fetchall()
+        return [(int(m), str(h), int(t), str(sig)) for m, h, t, sig in rows]
 
     def models_of_round(self, round_id: int) -> list[int]:
         with closing(self._connect()) as db:
