@@ -9,12 +9,11 @@ from __future__ import annotations
 import pytest
 from web3 import Web3
 
+from tests.networks.network_world import KEYS, RoundWorld, deploy, sender
 from tournament.chain.contracts import Deployment
 from tournament.chain.devchain import HardhatNode, set_automine
 from tournament.chain.errors import ChainError, NonceUsed
 from tournament.chain.transactor import classify_send_error
-
-from tests.networks.network_world import KEYS, NMR, RoundWorld, deploy, sender
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,13 @@ import pytest
 from click.testing import CliRunner
 from web3 import Web3
 
+from tests.networks.network_world import KEYS, NMR, RoundWorld, deploy, sender
 from tournament.chain.artifacts import PROJECT_ROOT
 from tournament.chain.contracts import Deployment, deploy_contract
 from tournament.chain.devchain import Anvil
 from tournament.chain.token import TokenFeatures, allowance_calls, detect_features
 from tournament.cli.main import main
 from tournament.participant.client import ParticipantError
-
-from tests.networks.network_world import KEYS, NMR, RoundWorld, deploy, sender
 
 SUPPLY = 11_000_000 * NMR
 

@@ -14,17 +14,16 @@ import pytest
 from click.testing import CliRunner
 from web3 import Web3
 
+from tests.networks.network_world import KEYS, NMR, RoundWorld, deploy, sender
 from tournament.chain.artifacts import PROJECT_ROOT
 from tournament.chain.contracts import Deployment, genesis_hash, verify_deployment
-from tournament.chain.devchain import Anvil, HardhatNode
 from tournament.chain.deploy import deploy_tournament
+from tournament.chain.devchain import Anvil, HardhatNode
 from tournament.chain.errors import ChainError
 from tournament.chain.token import token_binding
 from tournament.chain.transactor import FeeCapExceeded
 from tournament.cli.main import main
 from tournament.operator.lock import LockHeld, OperatorLock, lock_path
-
-from tests.networks.network_world import KEYS, NMR, RoundWorld, deploy, sender
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ from typing import Optional
 import pytest
 from eth_utils import function_abi_to_4byte_selector
 from web3 import Web3
-
-from tournament.chain.devchain import Anvil
-from tournament.chain.transactor import ReorgedOut
+from web3.exceptions import BlockNotFound
 
 from tests.networks.network_world import KEYS, NMR, RoundWorld, deploy, sender
+from tournament.chain.devchain import Anvil
+from tournament.chain.transactor import ReorgedOut
 
 CONFIRMATIONS = 3
 
@@ -47,11 +47,15 @@ class Reorger(threading.Thread):
             while not self.stopped.is_set():
                 self.w3.provider.make_request("evm_mine", [])
                 head = self.w3.eth.block_number
-                for number in range(seen + 1, head + 1):
-                    for tx in self.w3.eth.get_block(number, full_transactions=True)["transactions"]:
-                        if target is None and not self.reorged and bytes(tx["input"])[:4] == self.selector:
-                            target = (number, "0x" + bytes(tx["hash"]).hex())
-                seen = head
+                try:
+                    for number in range(seen + 1, head + 1):
+                        for tx in self.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+                            if target is None and not self.reorged and bytes(tx["input"])[:4] == self.selector:
+                                target = (number, "0x" + bytes(tx["hash"]).hex())
+                        seen = number
+                except BlockNotFound:   # another thread's reorg is replacing those blocks: look again
+                    seen = min(seen, self.w3.eth.block_number)
+                    continue
                 if target is not None and head >= target[0] + self.after:
                     depth = head - target[0] + 1
                     answer = self.w3.provider.make_request("anvil_reorg", [depth, self.include])
@@ -63,7 +67,7 @@ class Reorger(threading.Thread):
         except BaseException as exc:  # reported by the test
             self.error = exc
 
-    def __enter__(self) -> "Reorger":
+    def __enter__(self) -> Reorger:
         self.start()
         return self
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -93,7 +94,7 @@ class Deployment:
         return path
 
     @classmethod
-    def from_file(cls, path: Path) -> "Deployment":
+    def from_file(cls, path: Path) -> Deployment:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
@@ -106,7 +107,7 @@ class Deployment:
         return cls(**data)
 
     @classmethod
-    def load(cls, chain_id: int, directory: Optional[Path] = None, genesis: str = "") -> "Deployment":
+    def load(cls, chain_id: int, directory: Optional[Path] = None, genesis: str = "") -> Deployment:
         """The deployment file of chain `chain_id` (and genesis hash `genesis`, when given).
 
         Order: `<chainId>-<genesis8>.json`; the old `<chainId>.json`; without `genesis`, the one
@@ -133,7 +134,7 @@ class Deployment:
                          "deploy first (`brownie run scripts/deploy.py`) or pass --deployments DIR")
 
     @classmethod
-    def for_rpc(cls, w3: Web3, directory: Optional[Path] = None, *, verify: bool = True) -> "Deployment":
+    def for_rpc(cls, w3: Web3, directory: Optional[Path] = None, *, verify: bool = True) -> Deployment:
         """The deployment file of the chain `w3` serves (chain id + genesis hash), identity checked."""
         chain = int(rpc(lambda: w3.eth.chain_id, "reading the chain id"))
         deployment = cls.load(chain, directory, genesis_hash(w3))
@@ -191,4 +192,4 @@ def deploy_contract(transactor: Transactor, name: str, *args: Any, description: 
     artifact = load_artifact(name)
     factory = transactor.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     receipt = transactor.transact(factory.constructor(*args), description or f"deploying {name}")
-    return transactor.w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+    return transactor.w3.eth.contract(address=ChecksumAddress(receipt["contractAddress"]), abi=artifact["abi"])

@@ -30,8 +30,9 @@ import json
 import logging
 import posixpath
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3

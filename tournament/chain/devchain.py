@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Anvil:
     def rpc_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> "Anvil":
+    def start(self, timeout_s: float = 20.0) -> Anvil:
         args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
                 "--gas-limit", str(self.gas_limit), "--block-base-fee-per-gas", "0",
                 "--accounts", str(self.accounts), "--silent"]
@@ -79,7 +80,7 @@ class Anvil:
                 raise RuntimeError(f"anvil exited at start (code {self.process.returncode}); "
                                    f"is port {self.port} free?")
             try:
-                w3.eth.chain_id
+                _ = w3.eth.chain_id  # any answer means anvil is serving RPC
                 log.info("anvil ready on %s", self.rpc_url)
                 return self
             except Exception:
@@ -97,10 +98,10 @@ class Anvil:
                 self.process.kill()
         self.process = None
 
-    def __enter__(self) -> "Anvil":
+    def __enter__(self) -> Anvil:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -121,7 +122,7 @@ class HardhatNode:
     def rpc_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> "HardhatNode":
+    def start(self, timeout_s: float = 60.0) -> HardhatNode:
         binary = PROJECT_ROOT / "node_modules" / ".bin" / "hardhat"
         if not binary.exists():
             raise RuntimeError("hardhat not found in node_modules; run `npm ci` (package.json pins hardhat 2.x)")
@@ -135,7 +136,7 @@ class HardhatNode:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hardhat node exited at start (code {self.process.returncode})")
             try:
-                w3.eth.chain_id
+                _ = w3.eth.chain_id  # any answer means the node is serving RPC
                 log.info("hardhat node ready on %s (%s)", self.rpc_url, self.hardfork)
                 return self
             except Exception:
@@ -152,34 +153,34 @@ class HardhatNode:
                 self.process.kill()
         self.process = None
 
-    def __enter__(self) -> "HardhatNode":
+    def __enter__(self) -> HardhatNode:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
 def increase_time(w3: Web3, seconds: int) -> int:
     """Moves chain time forward and mines a block; returns the new block timestamp."""
-    w3.provider.make_request("evm_increaseTime", [int(seconds)])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     return w3.eth.get_block("latest")["timestamp"]
 
 
 def set_next_timestamp(w3: Web3, timestamp: int) -> None:
-    w3.provider.make_request("evm_setNextBlockTimestamp", [int(timestamp)])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [int(timestamp)])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
 
 
 def fund_eth(w3: Web3, address: str, wei: int = 10**21) -> None:
     """Gives an address ether for gas (anvil, or Hardhat's node)."""
-    answer = w3.provider.make_request("anvil_setBalance", [address, hex(wei)])
+    answer = w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
     if isinstance(answer, dict) and answer.get("error"):
-        w3.provider.make_request("hardhat_setBalance", [address, hex(wei)])
+        w3.provider.make_request(RPCEndpoint("hardhat_setBalance"), [address, hex(wei)])
 
 
 def set_automine(w3: Web3, enabled: bool) -> None:
-    w3.provider.make_request("evm_setAutomine", [enabled])
+    w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [enabled])
 
 
 def chain_now(w3: Web3) -> int:

@@ -22,6 +22,7 @@ Node error wording differs between clients (geth, anvil, Hardhat, Nethermind, Be
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -355,7 +356,8 @@ class Transactor:
                             description, bytes(receipt["transactionHash"]).hex(), self.confirmations)
                 return None
             block_number = int(again["blockNumber"])
-            canonical = rpc(lambda: self.w3.eth.get_block(block_number), f"{description}: reading block {block_number}")
+            canonical = rpc(functools.partial(self.w3.eth.get_block, block_number),
+                            f"{description}: reading block {block_number}")
             if bytes(canonical["hash"]) != bytes(again["blockHash"]):
                 log.warning("%s: the receipt's block %d is no longer on the chain; reading it again",
                             description, block_number)

@@ -2,7 +2,8 @@
 
 Every command is a thin wrapper over `tournament.operator.pipeline.Operator`: it connects to the RPC,
 loads the deployment file of the chain (chain id and genesis hash; its contracts checked at the
-RPC), takes the work folder's operator lock for that chain (one process at a time), loads the operator key (OPERATOR_KEY or
+RPC), takes the work folder's operator lock for that chain (one process at a time), loads the
+operator key (OPERATOR_KEY or
 --operator-keystore; --anvil-keys for a local chain), runs one step and prints one line per
 thing done. `propose` and `run` collect the oracle signatures over HTTP from the co-signers
 given with `--signer URL` (repeatable): the operator host holds no signer key. Signing with
@@ -18,7 +19,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
@@ -48,14 +49,14 @@ def failures_exit(fn):
     """Expected failures become `Error: <message>` and exit 1; -v shows the traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from tournament.protocol.artifacts import ArtifactsError
         from tournament.chain.client import ChainError
         from tournament.chain.keys import KeyLoadError
         from tournament.guardian.actions import GuardianError
         from tournament.operator.common import OperatorError
+        from tournament.operator.sources import SourceError
+        from tournament.protocol.artifacts import ArtifactsError
         from tournament.protocol.results import ResultsError
         from tournament.protocol.signing import SigningError
-        from tournament.operator.sources import SourceError
         try:
             return fn(*args, **kwargs)
         except (OperatorError, ChainError, SourceError, KeyLoadError, SigningError, ArtifactsError,
@@ -67,12 +68,34 @@ def failures_exit(fn):
     return wrapper
 
 
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from tournament.operator.pipeline import Operator
+    from tournament.operator.signatures import SignatureSource
+
+
 class Settings:
-    def __init__(self, **options):
+    """The click options of an operator command, as attributes (the ones read here are declared)."""
+
+    rpc: str
+    work: str
+    deployments: Optional[str]
+    confirmations: int
+    operator_keystore: Optional[str]
+    anvil_keys: bool
+    max_batch: Optional[int]
+    max_fee_gwei: Optional[float]
+    tx_gas_cap: Optional[int]
+    signer_timeout: float
+    signer_attempts: int
+    signer_keystore: tuple[str, ...]
+
+    def __init__(self, **options: object) -> None:
         self.__dict__.update(options)
 
 
-def _operator_account(s: Settings):
+def _operator_account(s: Settings) -> Optional[LocalAccount]:
     from tournament.chain.keys import anvil_test_accounts, key_from_env, load_keystore
     if s.anvil_keys:
         return anvil_test_accounts(10)[ANVIL_OPERATOR_INDEX]
@@ -85,7 +108,7 @@ def _operator_account(s: Settings):
     return None  # steps that send transactions say what is missing
 
 
-def _signer_accounts(s: Settings) -> list:
+def _signer_accounts(s: Settings) -> list[LocalAccount]:
     from tournament.chain.keys import KeyLoadError, anvil_test_accounts, key_from_env, load_keystore
     if s.anvil_keys:
         keys = anvil_test_accounts(10)
@@ -104,7 +127,7 @@ def _signer_accounts(s: Settings) -> list:
     return accounts
 
 
-def _signature_source(s: Settings):
+def _signature_source(s: Settings) -> Optional[SignatureSource]:
     """Co-signers over HTTP (--signer URL ...), or local keys with --local-signer-keys (dev/test only)."""
     from tournament.operator.common import OperatorError
     from tournament.operator.signatures import HttpSignatureCollector, LocalKeySigners
@@ -123,7 +146,8 @@ def _signature_source(s: Settings):
     return None  # propose says what is missing
 
 
-def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False, lock: bool = True):
+def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False,
+                  lock: bool = True) -> Operator:
     """The Operator for these options; `lock` takes the work folder's lock for this chain (every
     command that may send transactions: two operators on one key replace each other's)."""
     from tournament.chain.client import connect, load_contracts
@@ -136,7 +160,7 @@ def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool 
         OperatorLock(Path(s.work), deployment.chain_id, deployment.tournament).acquire()   # released at exit
     template = getattr(s, "artifacts_url", None)
     max_fee_gwei = getattr(s, "max_fee_gwei", None)
-    extra = {} if getattr(s, "tx_gas_cap", None) is None else {"tx_gas_cap": s.tx_gas_cap}
+    extra: dict[str, int] = {} if getattr(s, "tx_gas_cap", None) is None else {"tx_gas_cap": int(s.tx_gas_cap or 0)}
     return Operator(w3, deployment, _operator_account(s), (), Path(s.work), source,
                     confirmations=s.confirmations, max_batch_leaves=s.max_batch, signatures=signatures,
                     artifacts_url_for=(lambda round_id: template.format(round=round_id)) if template else None,

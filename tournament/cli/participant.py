@@ -36,8 +36,8 @@ class Settings:
         """The Participant for these options (connects and loads the key once)."""
         if self._participant is None:
             from tournament.chain.contracts import Deployment
-            from tournament.chain.rpc import connect
             from tournament.chain.keys import load_account
+            from tournament.chain.rpc import connect
             from tournament.participant.client import Participant
 
             with errors():

@@ -95,7 +95,7 @@ class OperatorLock:
         # A live pid that started after the lock was written is another process reusing the pid.
         return started is not None and isinstance(since, (int, float)) and started > since + 1
 
-    def acquire(self) -> "OperatorLock":
+    def acquire(self) -> OperatorLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
             try:
@@ -113,7 +113,7 @@ class OperatorLock:
                         since, (int, float)) else "an unknown time"
                     raise LockHeld(f"another operator (pid {holder.get('pid')} on {holder.get('host')}, since {when}) "
                                    f"runs on this work folder and chain {self.chain_id}; stop it first, or if it is "
-                                   f"gone for sure, delete {self.path}")
+                                   f"gone for sure, delete {self.path}") from None
                 log.warning("taking over the stale operator lock %s (%s)", self.path, holder or "unreadable")
                 try:
                     self.path.unlink()
@@ -139,7 +139,7 @@ class OperatorLock:
                 pass
         self.held = False
 
-    def __enter__(self) -> "OperatorLock":
+    def __enter__(self) -> OperatorLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
