@@ -18,7 +18,6 @@ from werkzeug.serving import make_server
 
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
 from tournament.auditor.explorer.app import create_app, nmr
-from web3 import Web3
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = ("headless Chromium is needed for the explorer's browser tests: "
@@ -188,10 +187,12 @@ def test_proposal_tx_and_an_unproposed_round_render(settled_round, report):
     chain = read_chain_view(world.w3, world.deployment, settled_round.round_id)
     page = text_of(client.get(f"/tx/{chain.accepted.tx_hash}").get_data(as_text=True))
     assert "proposeResults" in page and "ResultsProposed" in page and "0x" + chain.accepted.results_root.hex() in page
-    next_round = 50
+    next_round = world.tournament.functions.lastRoundId().call() + 1  # (v2) round ids are consecutive
     now = chain_now(world.w3)
+    live_ids_hash = world.w3.keccak(b"id\nnever-published\n")  # (v2) non-zero; no artifacts exist for it
     world.transactor(world.operator).transact(
-        world.tournament.functions.openRound(next_round, now + 3600, now + 3600 + 86_400, Web3.keccak(text="live ids")), "open round")
+        world.tournament.functions.openRound(next_round, now + 3600, now + 3600 + 86_400, live_ids_hash),
+        "open round")
     response = client.get(f"/round/{next_round}")
     assert response.status_code == 200
     page = text_of(response.get_data(as_text=True))

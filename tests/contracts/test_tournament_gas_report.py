@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 from brownie import web3
-
 from tournament_testlib import NMR_WEI, submission_hash
 
 LARGE_BATCH = int(os.environ.get("GAS_BATCH_STAKES", 150))

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tournament.data import synthetic as data
-
 from tournament.data import example_model as em
+from tournament.data import synthetic as data
 from tournament.protocol.submissions import validate_file
 
 

@@ -33,6 +33,7 @@
     total_supply_wei(block=None), reward_pool_wei(), eip712_domain(), results_digest(results_tuple)
     tournament_time()                    the contract's clock (v2: chain time minus paused time)
     refundable_at(round_id)              tournament time from which unsettled stakes are refundable
+    results_deadline(round_id)           tournament time from which a round without results refunds
     has_role(role, address), paused()    role is the role's bytes32 id or its name ("GUARDIAN_ROLE")
     events(name, argument_filters=None, from_block=None) -> [EventLog]  any tournament event
     token_burns() -> [EventLog]          NMR Transfer events to the zero address
@@ -441,6 +442,11 @@ class ChainReader:
         """Tournament time from which an accepted round's unsettled stakes are refundable (0: no results)."""
         return int(self._call(self.tournament.functions.refundableAt(int(round_id)),
                               f"reading round {round_id}'s refundableAt"))
+
+    def results_deadline(self, round_id: int) -> int:
+        """Tournament time from which a round without accepted results is Refunding."""
+        return int(self._call(self.tournament.functions.resultsDeadline(int(round_id)),
+                              f"reading round {round_id}'s resultsDeadline"))
 
     def role_id(self, role: Union[str, bytes]) -> bytes:
         """The bytes32 id of a role given by name ("GUARDIAN_ROLE"; DEFAULT_ADMIN_ROLE is zero) or id."""
