@@ -34,16 +34,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
+from eth_typing import HexStr
 from eth_utils import is_address, to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.types import TxParams
 
 from tournament.chain.artifacts import DEFAULT_BUILD_DIR, PROJECT_ROOT, load_artifact
 from tournament.chain.contracts import Deployment, genesis_hash
 from tournament.chain.errors import ChainError
 from tournament.chain.rpc import rpc
 from tournament.chain.token import allowance_calls, detect_features
-from tournament.chain.transactor import Transactor
+from tournament.chain.transactor import Receipt, Transactor
 from tournament.protocol.presets import PRESETS, TournamentConfig
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,8 @@ def burn_method_value(burn_method: str) -> int:
 def require_cancun(w3: Web3) -> None:
     """Refuses (one line) a chain whose EVM lacks Cancun's opcodes: the contracts cannot run there."""
     try:
-        rpc(lambda: w3.eth.call({"from": "0x" + "00" * 19 + "01", "data": CANCUN_PROBE_INITCODE}),
-            "probing the chain for Cancun")
+        probe: TxParams = {"from": to_checksum_address("0x" + "00" * 19 + "01"), "data": HexStr(CANCUN_PROBE_INITCODE)}
+        rpc(lambda: w3.eth.call(probe), "probing the chain for Cancun")
     except (ContractLogicError, Web3RPCError, ValueError) as exc:
         chain = int(rpc(lambda: w3.eth.chain_id, "reading the chain id"))
         reason = " ".join(str(exc).split())[:120]
@@ -232,12 +234,12 @@ def _diff(old: dict, new: dict) -> str:
     return ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:3])
 
 
-def _mined(w3: Web3, tx_hash: Optional[str]) -> Optional[dict]:
+def _mined(w3: Web3, tx_hash: Optional[str]) -> Optional[Receipt]:
     from web3.exceptions import TransactionNotFound
     if not tx_hash:
         return None
     try:
-        return rpc(lambda: w3.eth.get_transaction_receipt(tx_hash), "reading a deployment receipt")
+        return rpc(lambda: w3.eth.get_transaction_receipt(HexStr(tx_hash)), "reading a deployment receipt")
     except TransactionNotFound:
         return None
 
@@ -326,7 +328,7 @@ def deploy_tournament(
         raise ValueError(f"token {token} has no code on chain {chain}")
     genesis = genesis_hash(w3)
     signer_addresses = [to_checksum_address(s) for s in signers]
-    settings = {"admin": admin.address, "operator": to_checksum_address(operator),
+    settings: dict[str, Any] = {"admin": admin.address, "operator": to_checksum_address(operator),
                 "guardian": to_checksum_address(guardian), "signers": signer_addresses, "threshold": int(threshold),
                 "config": [int(v) for v in config.as_tuple()], "reward_pool_wei": str(int(reward_pool_wei)),
                 "token": to_checksum_address(token) if token else None, "burn_method": burn_method}
@@ -363,7 +365,7 @@ def deploy_tournament(
     deployment = Deployment(
         chain_id=chain, nmr=nmr.address, tournament=tournament.address, deploy_block=start_block + 1,
         admin=admin.address, operator=settings["operator"], guardian=settings["guardian"],
-        signers=signer_addresses, threshold=threshold, preset=preset_name, burn_method=burn_method,
+        signers=[str(a) for a in signer_addresses], threshold=threshold, preset=preset_name, burn_method=burn_method,
         genesis_hash=genesis)
     if save:
         path = deployment.save(deployments_dir)

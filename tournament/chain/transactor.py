@@ -31,6 +31,7 @@ from typing import Any, Optional, Union
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
@@ -291,7 +292,8 @@ class Transactor:
 
     def _receipt(self, tx_hash: bytes, description: str) -> Optional[Receipt]:
         try:
-            receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(tx_hash), f"{description}: reading the receipt")
+            receipt = rpc(functools.partial(self.w3.eth.get_transaction_receipt, HexBytes(tx_hash)),
+                          f"{description}: reading the receipt")
         except TransactionNotFound:
             return None
         # Some nodes answer a pending transaction with a receipt without a block.
@@ -371,7 +373,8 @@ class Transactor:
     def _resend_after_reorg(self, tx_hash: bytes, raw: bytes, nonce: int, description: str) -> None:
         """Puts a reorged-out transaction back: the same signed bytes (same nonce, so it runs at most once)."""
         try:
-            pending = rpc(lambda: self.w3.eth.get_transaction(tx_hash), f"{description}: reading the transaction")
+            pending = rpc(functools.partial(self.w3.eth.get_transaction, HexBytes(tx_hash)),
+                          f"{description}: reading the transaction")
         except TransactionNotFound:
             pending = None
         if pending is not None:

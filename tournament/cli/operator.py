@@ -153,6 +153,7 @@ def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool 
     from tournament.chain.client import connect, load_contracts
     from tournament.operator.lock import OperatorLock
     from tournament.operator.pipeline import Operator
+    from tournament.operator.settle import DEFAULT_TX_GAS_CAP
     signatures = _signature_source(s) if need_signers else None
     w3 = connect(s.rpc)
     deployment, _, _ = load_contracts(w3, Path(s.deployments) if s.deployments else None)
@@ -160,11 +161,12 @@ def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool 
         OperatorLock(Path(s.work), deployment.chain_id, deployment.tournament).acquire()   # released at exit
     template = getattr(s, "artifacts_url", None)
     max_fee_gwei = getattr(s, "max_fee_gwei", None)
-    extra: dict[str, int] = {} if getattr(s, "tx_gas_cap", None) is None else {"tx_gas_cap": int(s.tx_gas_cap or 0)}
+    tx_gas_cap = DEFAULT_TX_GAS_CAP if getattr(s, "tx_gas_cap", None) is None else s.tx_gas_cap
     return Operator(w3, deployment, _operator_account(s), (), Path(s.work), source,
                     confirmations=s.confirmations, max_batch_leaves=s.max_batch, signatures=signatures,
                     artifacts_url_for=(lambda round_id: template.format(round=round_id)) if template else None,
-                    max_fee_per_gas_wei=None if max_fee_gwei is None else int(max_fee_gwei * 10**9), **extra)
+                    max_fee_per_gas_wei=None if max_fee_gwei is None else int(max_fee_gwei * 10**9),
+                    tx_gas_cap=tx_gas_cap)
 
 
 def common(fn):
