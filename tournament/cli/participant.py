@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -57,7 +57,7 @@ class Settings:
     def connection(self):
         """(Web3, Deployment) for --rpc and --deployments, without a key (read-only commands)."""
         from tournament.chain.contracts import Deployment
-        from tournament.chain.rpc import chain_id, connect
+        from tournament.chain.rpc import connect
         from tournament.cli.errors import remember_contract
 
         if self._connection is not None:
@@ -67,17 +67,9 @@ class Settings:
                                        "e.g. --rpc http://127.0.0.1:8545")
         with errors():
             w3 = connect(self.rpc)
-            deployment = Deployment.load(chain_id(w3), self.deployments)
+            # chain id + genesis pick the file; the code at both addresses and the token are checked
+            deployment = Deployment.for_rpc(w3, self.deployments)
         remember_contract(deployment.tournament, deployment.chain_id)
-        from eth_utils import to_checksum_address
-
-        from tournament.admin.connection import no_tournament_message
-        from tournament.chain.rpc import rpc
-        # A chain restarted without the deployment answers every call with empty data: say so at connect.
-        code = rpc(lambda: w3.eth.get_code(to_checksum_address(deployment.tournament)), "reading the tournament's code")
-        if not code:
-            raise click.ClickException(no_tournament_message(to_checksum_address(deployment.tournament),
-                                                             deployment.chain_id))
         self._connection = (w3, deployment)
         return self._connection
 
@@ -191,7 +183,9 @@ def group_options(fn):
               help="Environment variable holding a hex private key, used when no keystore is given.")
 @click.option("--api", envvar="TOURNAMENT_API", help="The operator's submission API URL (env TOURNAMENT_API).")
 @click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
-              envvar="TOURNAMENT_CONFIRMATIONS", help="Read the chain this many blocks below its head (reorg safety).")
+              envvar="TOURNAMENT_CONFIRMATIONS",
+              help="Reorg safety: read the chain this many blocks below its head, and wait this many blocks after "
+                   "each transaction (re-sent if a reorg drops it).")
 @click.pass_context
 def participant(ctx: click.Context, rpc: str, deployments: Optional[Path], keystore: Optional[Path],
                 password_env: str, key_env: str, api: Optional[str], confirmations: int) -> None:
@@ -249,6 +243,13 @@ def deposit(settings: Settings, amount: str, permit: bool, yes: bool) -> None:
     from tournament.participant.client import format_nmr
     amount_wei = nmr_amount(amount)
     p = settings.participant()
+    if permit:
+        with errors():
+            has_permit = p.token_features().permit
+        if not has_permit:
+            click.echo(f"the token at {p.calls.nmr_address} has no permit (like the mainnet NMR): "
+                       "approving, then depositing instead")
+            permit = False
     confirm([f"deposit {format_nmr(amount_wei)} NMR from {p.address} into the tournament wallet"
              + (" (with a permit)" if permit else " (approve, then deposit)")], yes)
     with errors():
@@ -393,7 +394,7 @@ def history(settings: Settings, as_csv: bool) -> None:
 
 # ---------------------------------------------------------------------------- diagnostics (no chain)
 
-def _read_table(path: Path, what: str):
+def _read_table(path: Path, what: str) -> Any:
     from tournament.data.synthetic import read_id_table
     try:
         return read_id_table(path)
@@ -401,7 +402,7 @@ def _read_table(path: Path, what: str):
         raise click.ClickException(f"{path}: cannot read the {what} ({exc})") from None
 
 
-def _read_data(data_dir: Path, split: str):
+def _read_data(data_dir: Path, split: str) -> tuple[Any, list[str]]:
     from tournament.data import synthetic as dataset
     try:
         frame = dataset.read_split(data_dir, split)
@@ -412,7 +413,7 @@ def _read_data(data_dir: Path, split: str):
     return frame, dataset.feature_names(frame)
 
 
-def _prediction_column(frame, path: Path):
+def _prediction_column(frame: Any, path: Path) -> Any:
     for name in ("prediction", "meta_model"):
         if name in frame.columns:
             return frame[name]

@@ -255,21 +255,16 @@ def send_inside(folder: Path, path: str) -> Any:
 def check_deployed(w3: Web3, deployment: Deployment) -> None:
     """The deployment's contracts must exist at this RPC: a restarted dev chain without its state, or
     another chain with the same id, would otherwise show empty pages as if nothing had happened."""
-    from tournament.chain.rpc import rpc
+    from tournament.chain.contracts import verify_deployment
 
-    for name, address in (("tournament", deployment.tournament), ("NMR token", deployment.nmr)):
-        code = rpc(lambda address=address: w3.eth.get_code(Web3.to_checksum_address(address)),
-                   f"reading the {name}'s code")
-        if not code:
-            raise ChainError(f"no {name} contract at {address} on this RPC (chain id {deployment.chain_id}): "
-                             "wrong --rpc or --deployments, or a chain restarted without its state")
+    verify_deployment(w3, deployment)
 
 
 def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, deployments_dir: Optional[str] = None,
                *, w3: Optional[Web3] = None, submissions_url: Optional[str] = None) -> Flask:
     """The explorer app for the tournament deployed on the chain at `rpc_url`, with the staking
     web app (tournament.webapp) under /stake: auditors and participants use one site."""
-    from tournament.chain.rpc import chain_id, connect
+    from tournament.chain.rpc import connect
 
     if w3 is None:
         if not rpc_url:
@@ -277,7 +272,7 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
         if not str(rpc_url).startswith(("http://", "https://")):
             raise ValueError(f"RPC URL {rpc_url!r} must start with http:// or https://, e.g. http://127.0.0.1:8545")
         w3 = connect(rpc_url)
-    deployment = Deployment.load(chain_id(w3), Path(deployments_dir) if deployments_dir else None)
+    deployment = Deployment.for_rpc(w3, Path(deployments_dir) if deployments_dir else None, verify=False)
     check_deployed(w3, deployment)
     deployment_folder = Deployment.path_for(deployment.chain_id, Path(deployments_dir) if deployments_dir else None).parent
     data = ExplorerData(w3, deployment, artifacts)

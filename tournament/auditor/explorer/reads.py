@@ -17,8 +17,8 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from tournament.auditor.explorer.pages import ROLE_NAMES, Cell, cell, named
-from tournament.chain.reader import ChainReader
-from tournament.chain.types import EventLog, Phase
+from tournament.chain.reader import ChainReader, chain_time
+from tournament.chain.types import EventLog, Phase, Status
 
 __all__ = ["AddressActivity", "ContractInfo", "TxPage", "read_address", "read_contract", "read_tx",
            "role_holders", "verification_files"]
@@ -233,7 +233,7 @@ def read_tx(reader: ChainReader, tx_hash: str) -> Optional[TxPage]:
             sender, receiver = to_checksum_address(values["from"]), to_checksum_address(values["to"])
             transfers.append({"from": sender, "to": receiver, "amount": int(values["value"]),
                               "burn": int(receiver, 16) == 0, "mint": int(sender, 16) == 0})
-    settlements = [{"roundId": int(e.args["roundId"]), "modelId": int(e.args["modelId"]),
+    settlements: list[dict[str, Any]] = [{"roundId": int(e.args["roundId"]), "modelId": int(e.args["modelId"]),
                     "owner": to_checksum_address(e.args["owner"]), "stake": int(e.args["stake"]),
                     "status": int(e.args["status"]), "corr": int(e.args["corr"]), "mmc": int(e.args["mmc"]),
                     "payout": int(e.args["payout"]), "burned": int(e.args["burned"])}
@@ -241,14 +241,14 @@ def read_tx(reader: ChainReader, tx_hash: str) -> Optional[TxPage]:
     refunds = [{"roundId": int(e.args["roundId"]), "modelId": int(e.args["modelId"]),
                 "owner": to_checksum_address(e.args["owner"]), "amount": int(e.args["amount"])}
                for e in events if e.name == "StakeRefunded"]
-    totals = {"count": len(settlements), "stake": sum(s["stake"] for s in settlements),
-              "rewards": sum(max(s["payout"], 0) for s in settlements),
-              "burned": sum(s["burned"] for s in settlements),
-              "scored": sum(1 for s in settlements if s["status"] == 1),
-              "invalid": sum(1 for s in settlements if s["status"] == 2)}
-    block = w3.eth.get_block(int(receipt["blockNumber"]))
+    totals = {"count": len(settlements), "stake": sum(int(s["stake"]) for s in settlements),
+              "rewards": sum(max(int(s["payout"]), 0) for s in settlements),
+              "burned": sum(int(s["burned"]) for s in settlements),
+              "scored": sum(1 for s in settlements if s["status"] == Status.SCORED),
+              "invalid": sum(1 for s in settlements if s["status"] == Status.INVALID)}
+    block_time = chain_time(reader.w3, int(receipt["blockNumber"]))
     return TxPage("0x" + bytes(HexBytes(receipt["transactionHash"])).hex(), int(receipt["blockNumber"]),
-                  int(block["timestamp"]), str(tx["from"]), to, label, int(receipt["status"]),
+                  block_time, str(tx["from"]), to, label, int(receipt["status"]),
                   int(receipt["gasUsed"]), function_name, signature, args,
                   [e for e in events if e.name not in ("StakeSettled", "StakeRefunded")],
                   transfers, settlements, refunds, totals)
@@ -326,13 +326,13 @@ def read_address(reader: ChainReader, address: str) -> AddressActivity:
         state, payout, tx = outcome_of.get((round_id, model_id), ("", None, e.tx_hash))
         if not state:
             phase = rounds[round_id].phase if round_id in rounds else None
-            state = {Phase.OPEN: "open: can still change until close",
+            state = "?" if phase is None else {Phase.OPEN: "open: can still change until close",
                      Phase.CLOSED: "at risk: round closed, waiting for resolution",
                      Phase.RESOLVABLE: "at risk: waiting for results",
                      Phase.PROPOSED: "at risk: results proposed, challenge window running",
                      Phase.ACCEPTED: "at risk: results accepted, waiting for settlement",
                      Phase.REFUNDING: "refundable: no results in time, anyone may refund it"}.get(
-                phase, phase.label if phase is not None else "?")
+                phase, phase.label)
         stakes.append({"round": round_id, "model": model_id, "stake": total, "state": state, "payout": payout,
                        "tx": tx})
     roles = [name for name, holders in role_holders(reader).items() if any(h["address"] == address for h in holders)]
