@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from eth_account import Account
 from web3 import Web3
 
+from tournament.chain import reader as chain_reader
 from tournament.chain.client import Transactor, deploy_contract, nmr_contract, tournament_contract
 from tournament.chain.deploy import deploy_tournament
 from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
 from tournament.chain.keys import anvil_test_accounts
 from tournament.protocol.merkle import StandardMerkleTree
-from tournament.protocol.results import Leaf, ResultsTree
+from tournament.protocol.results import SCORED, Leaf, ResultsTree
 from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class bulk:
     def __init__(self, w3: Web3):
         self.w3 = w3
 
-    def __enter__(self) -> "bulk":
+    def __enter__(self) -> bulk:
         self.w3.provider.make_request("anvil_autoImpersonateAccount", [True])
         self.w3.provider.make_request("evm_setAutomine", [False])
         return self
@@ -97,7 +98,19 @@ class World:
     signer_keys: list
 
 
+# keccak256 of a live_ids.csv: openRound's liveIdsHash (v2); the gas does not depend on the ids.
+LIVE_IDS_HASH = Web3.keccak(b"id\nn0001\nn0002\n")
+
+
+def forget_opened_rounds() -> None:
+    """The chain reader remembers RoundOpened blocks per (chain id, address, round) for the process,
+    which is right on a real chain; each benchmark starts a fresh anvil that reuses the chain id and
+    the deployment addresses, so what an earlier anvil opened must be forgotten."""
+    chain_reader._OPENED_BLOCKS.clear()
+
+
 def _world(node: Anvil, signer_count: int = 3, threshold: int = 2) -> World:
+    forget_opened_rounds()
     w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 120}))
     keys = anvil_test_accounts(10)
     signer_keys = [k.key for k in keys[7:10]] if signer_count == 3 else [
@@ -148,8 +161,8 @@ def _participants(world: World, count: int, seed: int, deposit_wei: int) -> list
 
 def _open_round(world: World, round_id: int) -> None:
     now = world.w3.eth.get_block("latest")["timestamp"]
-    world.operator.transact(world.tournament.functions.openRound(round_id, now + 7 * DAY, now + 35 * DAY),
-                            "open round")
+    world.operator.transact(world.tournament.functions.openRound(round_id, now + 7 * DAY, now + 35 * DAY,
+                                                                 LIVE_IDS_HASH), "open round")
 
 
 def _stake_all(world: World, senders: list, round_id: int, amount_wei: int) -> None:
@@ -179,14 +192,19 @@ def _propose(world: World, round_id: int, tree: ResultsTree) -> dict:
     if now < resolve_time:
         increase_time(world.w3, resolve_time - now + 1)
     domain = domain_from_eip712_domain_call(t.functions.eip712Domain().call())
+    scored = [m for m, leaf in sorted(tree._by_model.items()) if leaf.status == SCORED]
+    scored_at_risk = 0
+    for start in range(0, len(scored), 500):   # v2: the stake at close of the SCORED leaves
+        positions, _closed = t.functions.getStakes(round_id, scored[start:start + 500]).call()
+        scored_at_risk += sum(int(p[0]) for p in positions)
     results = Results(round_id=round_id, attempt=t.functions.getRound(round_id).call()[4],
-                      results_root=tree.root, leaf_count=tree.leaf_count,
+                      results_root=tree.root, leaf_count=tree.leaf_count, scored_at_risk=scored_at_risk,
                       artifacts_hash=Web3.keccak(text=f"artifacts {round_id}"),
                       signer_set_version=t.functions.signerSetVersion().call())
     threshold = t.functions.signerSet().call()[1]
     signatures = sign_results(domain, results, world.signer_keys)[:threshold]
     return world.operator.transact(t.functions.proposeResults(
-        (results.round_id, results.attempt, results.results_root, results.leaf_count,
+        (results.round_id, results.attempt, results.results_root, results.leaf_count, results.scored_at_risk,
          results.artifacts_hash, results.signer_set_version), signatures), "propose")
 
 
@@ -237,7 +255,7 @@ def measure_calls(node: Anvil) -> dict:
     admin.transact(world.nmr.functions.approve(t.address, 2**256 - 1), "approve")
     out["fundRewards"] = _gas(admin.transact(t.functions.fundRewards(1_000 * NMR), "fund"))
     now = w3.eth.get_block("latest")["timestamp"]
-    out["openRound"] = _gas(world.operator.transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY), "open"))
+    out["openRound"] = _gas(world.operator.transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY, LIVE_IDS_HASH), "open"))
     h = Web3.keccak(text="predictions")
     out["stake (first in round)"] = _gas(a.transact(t.functions.stake(1, 1, 10 * NMR, 200, 0, h), "stake"))
     out["stake (second model, same owner)"] = _gas(a.transact(t.functions.stake(1, 2, 10 * NMR, 100, 0, h), "stake"))
@@ -253,7 +271,7 @@ def measure_calls(node: Anvil) -> dict:
     out["unpause"] = _gas(admin.transact(t.functions.unpause(), "unpause"))
     # refund path: a round that nobody resolves
     now = w3.eth.get_block("latest")["timestamp"]
-    world.operator.transact(t.functions.openRound(2, now + 7 * DAY, now + 35 * DAY), "open")
+    world.operator.transact(t.functions.openRound(2, now + 7 * DAY, now + 35 * DAY, LIVE_IDS_HASH), "open")
     a.transact(t.functions.stake(2, 1, 10 * NMR, 200, 0, h), "stake")
     increase_time(w3, 35 * DAY + 14 * DAY + 1)
     out["refund (1 stake)"] = _gas(Transactor(w3, world.keys[3]).transact(t.functions.refund(2, [1]), "refund"))

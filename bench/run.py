@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = [
     ("scoring", "bench.scoring_bench"),
+    ("merkle", "bench.merkle_bench"),
     ("gas", "bench.gas_bench"),
     ("scale", "bench.scale_bench"),
     ("demo", "bench.demo_bench"),
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else (ROOT / "reports" / "BENCHMARKS-quick.md" if args.quick else ROOT / "BENCHMARKS.md")
     command = "make bench" + (" ARGS=--quick" if args.quick else "")
     sections = [f"# Benchmarks\n\nWritten by `{command}` (`python -m bench.run{' --quick' if args.quick else ''}`) "
-                f"on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.\n\nMachine: {machine()}.\n\n"
+                f"on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.\n\nMachine: {machine()}.\n\n"
                 "Every figure below is measured in this run; targets are reported as met or missed.\n"]
     figures = {}
     failed = []
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
         elapsed = time.perf_counter() - started
         print(section, flush=True)
         sections.append(f"<!-- bench:{name} -->\n{section}\n_{name}: {elapsed:.0f} s of benchmark time, "
-                        f"measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC._\n<!-- /bench:{name} -->\n")
+                        f"measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC._\n<!-- /bench:{name} -->\n")
         figures[name] = data
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.only and out.exists():

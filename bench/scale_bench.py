@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 from eth_account import Account
-from web3 import Web3
 
 from bench.gas_bench import DAY, NMR, _participants, _world, bulk
 from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, increase_time

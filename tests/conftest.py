@@ -55,8 +55,14 @@ class DeployedWorld:
 
 @pytest.fixture(scope="module")
 def anvil_chain():
+    from tournament.chain import reader
+
+    # The reader remembers RoundOpened blocks per process by (chain id, tournament address, round),
+    # which never change on a real chain; each module's fresh anvil has the same id and addresses.
+    reader._OPENED_BLOCKS.clear()
     with Anvil() as node:
         yield node
+    reader._OPENED_BLOCKS.clear()
 
 
 @pytest.fixture(scope="module")

@@ -65,11 +65,8 @@ def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed:
     now = chain_now(w3)
     close_time, resolve_time = now + 3600, now + 3600 + 86_400
     live_raw = ("id\n" + "".join(f"{i}\n" for i in ids)).encode()
-    open_round = t.functions.openRound
-    if len(t.get_function_by_name("openRound").abi["inputs"]) == 4:    # (v2) the live ids are committed at open
-        operator.transact(open_round(round_id, close_time, resolve_time, keccak(live_raw)), "open round")
-    else:
-        operator.transact(open_round(round_id, close_time, resolve_time), "open round")
+    # (v2) the live ids are committed at open: liveIdsHash = keccak256 of the published file
+    operator.transact(t.functions.openRound(round_id, close_time, resolve_time, keccak(live_raw)), "open round")
 
     uploads: dict[int, bytes] = {}
     model_ids = {}

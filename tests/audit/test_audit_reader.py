@@ -1,7 +1,7 @@
-"""The chain reader fills a ChainView from a real node (v1 or v2 contracts), and an unproposed round audits.
+"""The chain reader fills a ChainView from a real node (v2 contracts), and an unproposed round audits.
 
-It reads getRound by the ABI's names (not positions), so the v2 struct's new fields simply
-appear: liveIdsHash and the RECEIPT_ROLE holders are None on a v1 deployment and filled on v2.
+It reads getRound by the ABI's names (not positions), so the v2 struct's new fields appear:
+liveIdsHash (committed at open) and the RECEIPT_ROLE holders are filled.
 """
 from __future__ import annotations
 
@@ -22,10 +22,7 @@ def test_a_staked_round_reads_into_a_chain_view_and_audits_pending(deployed):
     admin, operator = world.transactor(world.admin), world.transactor(world.operator)
     live_raw = b"id\na\nb\nc\n"
     now = chain_now(world.w3)
-    if len(t.get_function_by_name("openRound").abi["inputs"]) == 4:
-        operator.transact(t.functions.openRound(ROUND_ID, now + 3600, now + 90_000, keccak(live_raw)), "open")
-    else:
-        operator.transact(t.functions.openRound(ROUND_ID, now + 3600, now + 90_000), "open")
+    operator.transact(t.functions.openRound(ROUND_ID, now + 3600, now + 90_000, keccak(live_raw)), "open")
     alice = world.keys[3]
     admin.transact(world.nmr.functions.transfer(alice.address, 100 * NMR), "fund")
     me = world.transactor(alice)
@@ -43,8 +40,8 @@ def test_a_staked_round_reads_into_a_chain_view_and_audits_pending(deployed):
     stake = chain.stakes[model_id]
     assert (stake.stake_wei, stake.get_stake_wei, stake.corr_mult, stake.submission_hash) == \
         (10 * NMR, 10 * NMR, 200, keccak(b"file"))
-    assert chain.live_ids_hash in (None, keccak(live_raw))
-    assert (chain.live_ids_hash is None) == (chain.receipt_signers is None), "both arrive with the v2 contracts"
+    assert chain.live_ids_hash == keccak(live_raw)
+    assert chain.receipt_signers is not None, "the v2 contracts name the RECEIPT_ROLE holders"
     report = verify_round(chain, None)
     assert report.verdict == "PASS" and report.stakes[0].result == "PENDING"
     assert any("no results proposed" in note for note in report.notes)

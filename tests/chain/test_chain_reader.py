@@ -27,6 +27,9 @@ STAKES = int(os.environ.get("READER_TEST_STAKES", "2000"))  # 10000 measured onc
 # 1 get_block (the pin) + 1 batch (getRound + phase) + eth_getLogs (RoundOpened search, the round's
 # events) + one batch per 1,000 stakes: 6 calls for 2,000 stakes, 14 for 10,000.
 MAX_CALLS = 6 + STAKES // 1000
+# (v2) openRound commits keccak256 of the published live_ids.csv; the reader only reports it back.
+LIVE_IDS_CSV = b"id\nn0001\nn0002\n"
+LIVE_IDS_HASH = Web3.keccak(LIVE_IDS_CSV)
 
 
 class CountingProvider(Web3.HTTPProvider):
@@ -85,8 +88,8 @@ def staked_round(deployed):
     me.transact(t.functions.deposit(100_000 * NMR), "deposit")
     send_all(deployed, owner.address, [t.functions.createModel(f"m{i}") for i in range(STAKES)])
     now = chain_time(deployed.w3)
-    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY,
-                                                                                Web3.keccak(b"id\na\nb\n")), "open")
+    open_call = t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY, LIVE_IDS_HASH)
+    deployed.transactor(deployed.operator).transact(open_call, "open")
     send_all(deployed, owner.address, [t.functions.stake(1, m, 2 * NMR, 100 + m % 100, 0,
                                                          Web3.keccak(text=f"file {m}")) for m in range(1, STAKES + 1)])
     assert t.functions.getRound(1).call()[2] == STAKES, "set-up: stakes missing"
@@ -99,6 +102,7 @@ def test_round_state_is_typed_and_complete(deployed, staked_round):
     assert state.phase is Phase.OPEN and state.phase == 1 and state.phase.label == "Open"
     assert state.staked_count == STAKES and state.total_at_risk_wei == 2 * NMR * STAKES
     assert state.close_time > reader.now() and state.resolve_time == state.close_time + 28 * DAY
+    assert state.live_ids_hash == bytes(LIVE_IDS_HASH)
     assert state.config.clip_bps == 2500 and state.config.as_abi_dict()["clipBps"] == 2500
     assert state.opened_block is not None and state.opened_block <= reader.block_number
     assert state.block_number == reader.block_number and reader.block_gas_limit == 36_000_000

@@ -10,11 +10,19 @@ from __future__ import annotations
 import pytest
 from brownie import web3
 from eth_account import Account
+from tournament_testlib import (
+    BURN,
+    GUARDIAN_ROLE,
+    OPERATOR_ROLE,
+    PARTICIPANT_FUNDS_WEI,
+    REWARD_POOL_WEI,
+    SIGNER_KEYS,
+    Harness,
+    InvariantChecker,
+    config_tuple,
+)
 
 from tournament.chain.keys import anvil_test_keys
-from tournament_testlib import (BURN, GUARDIAN_ROLE, OPERATOR_ROLE, PARTICIPANT_FUNDS_WEI, REWARD_POOL_WEI,
-                                SIGNER_KEYS, Harness, InvariantChecker, config_tuple)
-
 
 # ------------------------------------------------------------------ fixtures
 

@@ -9,10 +9,21 @@ from __future__ import annotations
 import pytest
 from brownie import LegacyNMR, Tournament, web3
 from brownie.exceptions import VirtualMachineError
+from tournament_testlib import (
+    GUARDIAN_ROLE,
+    LEGACY_MINT,
+    NMR_WEI,
+    OPERATOR_ROLE,
+    SETTLED,
+    SIGNER_KEYS,
+    TOTAL_SUPPLY_WEI,
+    ZERO_ADDRESS,
+    Harness,
+    InvariantChecker,
+    config_tuple,
+)
 
 from tournament.protocol.payout import SCORED, settle_amounts
-from tournament_testlib import (GUARDIAN_ROLE, LEGACY_MINT, NMR_WEI, OPERATOR_ROLE, SETTLED, SIGNER_KEYS,
-                                TOTAL_SUPPLY_WEI, ZERO_ADDRESS, Harness, InvariantChecker, config_tuple)
 
 
 def _reverts_without_reason(call):

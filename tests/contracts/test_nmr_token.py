@@ -4,7 +4,6 @@ shrink the supply, EIP-2612 permit (valid, replayed, expired, wrong signer).
 from __future__ import annotations
 
 from brownie import chain
-
 from tournament_testlib import NMR_WEI, TOTAL_SUPPLY_WEI, ZERO_ADDRESS, reverts_with, sign_permit
 
 

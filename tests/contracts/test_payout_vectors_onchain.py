@@ -5,9 +5,9 @@ against the Python mirror; and the pure views' edge behaviour (SafeCast on absur
 from __future__ import annotations
 
 import pytest
+from tournament_testlib import NMR_WEI, load_payout_vectors, reverts_with
 
 from tournament.protocol.payout import payout_factor_wei, payout_wei
-from tournament_testlib import NMR_WEI, load_payout_vectors, reverts_with
 
 VECTORS = load_payout_vectors()
 INPUTS = ["stake_wei", "corr_nanos", "mmc_nanos", "corr_mult", "mmc_mult", "payout_factor_wei", "clip_bps"]

@@ -15,15 +15,35 @@ from contextlib import contextmanager
 
 import pytest
 from brownie import chain, web3
-from hypothesis import HealthCheck, example, given, settings as hp_settings
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hp_settings
 from hypothesis import strategies as st
+from tournament_testlib import (
+    ACCEPTED,
+    CLOSED,
+    DAY,
+    DEFAULT_ADMIN_ROLE,
+    GUARDIAN_ROLE,
+    NMR_WEI,
+    OPEN,
+    OPERATOR_ROLE,
+    PROPOSED,
+    RESOLVABLE,
+    SEED_PRESET,
+    SETTLED,
+    SIGNER_KEYS,
+    InvariantChecker,
+    config_tuple,
+    error_data,
+    live_ids_hash,
+    now,
+    reverts_with,
+    submission_hash,
+    travel_to,
+)
 from web3.logs import DISCARD
 
 from tournament.protocol.results import ResultsTree
-from tournament_testlib import (live_ids_hash, ACCEPTED, CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, NMR_WEI, OPEN,
-                                OPERATOR_ROLE, PROPOSED, RESOLVABLE, SEED_PRESET, SETTLED, SIGNER_KEYS,
-                                InvariantChecker, config_tuple, error_data, now, reverts_with, submission_hash,
-                                travel_to)
 
 SCORED, INVALID = 1, 2
 GAS = 3_000_000  # explicit gas limit: no estimate against a block with another timestamp

@@ -9,12 +9,28 @@ from __future__ import annotations
 
 import pytest
 from brownie import chain
+from tournament_testlib import (
+    ACCEPTED,
+    ARTIFACTS_HASH,
+    CLOSED,
+    DAY,
+    GUARDIAN_ROLE,
+    NMR_WEI,
+    OPEN,
+    OPERATOR_ROLE,
+    PROPOSED,
+    REFUNDING,
+    RESOLVABLE,
+    REWARD_POOL_WEI,
+    SEED_PRESET,
+    SIGNER_KEYS,
+    now,
+    reverts_with,
+    travel_to,
+)
 
 from tournament.protocol.results import ResultsTree
 from tournament.protocol.signing import Domain, make_high_s, recover_signer
-from tournament_testlib import (ACCEPTED, ARTIFACTS_HASH, CLOSED, DAY, GUARDIAN_ROLE, NMR_WEI, OPEN, OPERATOR_ROLE,
-                                PROPOSED, REFUNDING, RESOLVABLE, REWARD_POOL_WEI, SEED_PRESET, SIGNER_KEYS,
-                                now, reverts_with, travel_to)
 
 
 @pytest.fixture

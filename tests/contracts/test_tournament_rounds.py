@@ -7,12 +7,32 @@ from __future__ import annotations
 
 import pytest
 from brownie import web3
-
-from tournament_testlib import (CLOSED, DAY, DEFAULT_ADMIN_ROLE, GUARDIAN_ROLE, MAX_FIRST_ROUND_ID, MAX_PERIOD,
-                                NMR_WEI, NONE, OPEN, OPERATOR_ROLE, live_ids_hash, PRESET_2024, REFUNDING, RESOLVABLE, SEED_PRESET, SETTLED,
-                                SIGNER_KEYS, TX_TIME, ZERO_ADDRESS, config_tuple, now, reverts_with,
-                                submission_hash, travel_to)
-
+from tournament_testlib import (
+    CLOSED,
+    DAY,
+    DEFAULT_ADMIN_ROLE,
+    GUARDIAN_ROLE,
+    MAX_FIRST_ROUND_ID,
+    MAX_PERIOD,
+    NMR_WEI,
+    NONE,
+    OPEN,
+    OPERATOR_ROLE,
+    PRESET_2024,
+    REFUNDING,
+    RESOLVABLE,
+    SEED_PRESET,
+    SETTLED,
+    SIGNER_KEYS,
+    TX_TIME,
+    ZERO_ADDRESS,
+    config_tuple,
+    live_ids_hash,
+    now,
+    reverts_with,
+    submission_hash,
+    travel_to,
+)
 
 # ------------------------------------------------------------------ models
 

@@ -8,11 +8,24 @@ from tournament.protocol.payout, the protocol's Python mirror.
 from __future__ import annotations
 
 import pytest
+from tournament_testlib import (
+    ACCEPTED,
+    NMR_WEI,
+    PRESET_2024,
+    PROPOSED,
+    REFUNDING,
+    RESOLVABLE,
+    SEED_PRESET,
+    SETTLED,
+    TOTAL_SUPPLY_WEI,
+    config_tuple,
+    now,
+    reverts_with,
+    travel_to,
+)
 
 from tournament.protocol.payout import payout_factor_wei, settle_amounts
 from tournament.protocol.results import INVALID, SCORED
-from tournament_testlib import (ACCEPTED, NMR_WEI, PRESET_2024, PROPOSED, REFUNDING, RESOLVABLE, SEED_PRESET,
-                                SETTLED, TOTAL_SUPPLY_WEI, config_tuple, now, reverts_with, travel_to)
 
 
 def _accepted(h, stakes, scores, round_id=None):

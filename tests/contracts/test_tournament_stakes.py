@@ -5,7 +5,7 @@ after close (a stake never changes after its round's close), and pause (blocks s
 """
 from __future__ import annotations
 
-from tournament_testlib import (NMR_WEI, SEED_PRESET, TX_TIME, ZERO_BYTES32, reverts_with, submission_hash)
+from tournament_testlib import NMR_WEI, SEED_PRESET, TX_TIME, ZERO_BYTES32, reverts_with, submission_hash
 
 MIN_STAKE = SEED_PRESET["minStake"]
 

@@ -22,13 +22,28 @@ import os
 import random
 
 from brownie import chain
-from hypothesis import HealthCheck, given, settings as hp_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hp_settings
 from hypothesis import strategies as st
+from tournament_testlib import (
+    ACCEPTED,
+    CLOSED,
+    DAY,
+    NMR_WEI,
+    OPEN,
+    PROPOSED,
+    REFUNDING,
+    RESOLVABLE,
+    SETTLED,
+    InvariantChecker,
+    now,
+    soak_steps,
+    submission_hash,
+    travel_to,
+)
 
 from tournament.protocol.payout import settle_amounts
 from tournament.protocol.results import ResultsTree, build_leaves
-from tournament_testlib import (ACCEPTED, CLOSED, DAY, NMR_WEI, OPEN, PROPOSED, REFUNDING, RESOLVABLE, SETTLED,
-                                InvariantChecker, now, soak_steps, submission_hash, travel_to)
 
 MODELS_PER_PARTICIPANT = 2
 ACTIONS: dict[str, int] = {}  # transactions per rule over the whole run (printed with -s)

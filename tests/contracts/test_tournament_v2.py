@@ -7,11 +7,27 @@ The legacy mainnet NMR (burn via `mint`) and the ABI/interface check live in the
 """
 from __future__ import annotations
 
+from tournament_testlib import (
+    ACCEPTED,
+    CLOSED,
+    DAY,
+    NMR_WEI,
+    PROPOSED,
+    RECEIPT_ROLE,
+    REFUNDING,
+    RESOLVABLE,
+    SEED_PRESET,
+    SETTLED,
+    ZERO_ADDRESS,
+    now,
+    reverts_with,
+    submission_hash,
+    travel_to,
+)
+
 from tournament.protocol.payout import SCORED, payout_factor_wei, settle_amounts
 from tournament.protocol.results import ResultsTree
 from tournament.protocol.signing import UploadReceipt, make_high_s, receipt_digest, sign_receipt
-from tournament_testlib import (ACCEPTED, CLOSED, DAY, NMR_WEI, PROPOSED, RECEIPT_ROLE, REFUNDING, RESOLVABLE,
-                                SEED_PRESET, SETTLED, ZERO_ADDRESS, now, reverts_with, submission_hash, travel_to)
 
 HONEST = [(100, 200), (40, 300), (10, 100)]  # (NMR, corr multiplier in hundredths)
 HONEST_SCORES = [(25_000_000, 0), (-10_000_000, 0), (60_000_000, 0)]

@@ -6,9 +6,7 @@ hostile token that calls back into the tournament.
 from __future__ import annotations
 
 from brownie import MockERC20, ReentrantToken, Tournament, chain
-
-from tournament_testlib import (DEFAULT_ADMIN_ROLE, NMR_WEI, ZERO_ADDRESS, config_tuple, reverts_with,
-                                sign_permit)
+from tournament_testlib import DEFAULT_ADMIN_ROLE, NMR_WEI, ZERO_ADDRESS, config_tuple, reverts_with, sign_permit
 
 
 def test_deposit_credits_wallet_and_accounting(tournament, nmr, alice):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from brownie import chain, web3
 from brownie.exceptions import VirtualMachineError, decode_typed_error
@@ -145,7 +146,7 @@ class reverts_with:
         self.args = args
         self.expected = error_data(name, *[0 if a is TX_TIME else a for a in args])
 
-    def __enter__(self) -> "reverts_with":
+    def __enter__(self) -> reverts_with:
         return self
 
     def __exit__(self, exc_type, exc_value, traceback) -> bool:
@@ -429,7 +430,7 @@ class InvariantChecker:
             if head_time >= close_time:
                 snapshot = self.close_snapshots.setdefault(round_id, dict(stakes))
                 assert snapshot == stakes, f"invariant 5: stakes of closed round {round_id} changed"
-                for (rid, model_id, block, _) in self.stake_events:
+                for (rid, _model_id, block, _) in self.stake_events:
                     if rid == round_id:
                         assert self._block_time(block) < close_time, "invariant 5: stake changed after close"
                 stake_checks += [(round_id, m, a) for m, a in snapshot.items()]

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from guardian_world import GuardianWorld
+
 from tests.operator.conftest import Harness
 
 

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import requests
 from eth_hash.auto import keccak
-
 from guardian_world import PROPOSED, RESOLVABLE, RoundCase, watch_settings
+
 from tournament.guardian.receipts_inbox import ReceiptsInbox, parse_receipt
 from tournament.guardian.watch import AlertSink, Watchtower, serve_http
 
@@ -102,10 +102,12 @@ def test_wrong_targets_are_vetoed_and_the_webhook_hears_it(world, tmp_path, webh
     assert verdict.verdict == "FAIL" and verdict.action == "vetoed"
     (veto,) = world.vetoes(rid)
     assert veto["reason"].startswith(f"round {rid} targets")
-    # The auditor recomputes from the source's targets, so the scores disagree too; the veto reason
-    # names the cause (the targets), never a symptom.
-    assert verdict.findings[0].startswith(f"round {rid} targets_source:"), verdict.findings
-    assert verdict.reason == verdict.findings[0]
+    # v2: the auditor scores from the targets source, never the operator's copy: the source check
+    # comes first, then every posted corr and mmc differs from the recomputation, and nothing else.
+    first, *scores = verdict.findings
+    assert first.startswith(f"round {rid} targets_source:"), verdict.findings
+    expected = {f"model {s.model_id} {metric}" for s in rnd.plan.specs for metric in ("corr", "mmc")}
+    assert {f.split(":", 1)[0] for f in scores} == expected and len(scores) == len(expected), verdict.findings
     vetoed = [body for path, body in received if path == "/hook" and "vetoed" in body.get("title", "")]
     assert len(vetoed) == 1 and veto["reason"] in vetoed[0]["message"] and vetoed[0]["type"] == "failure"
     world.h.past_challenge()

@@ -10,8 +10,14 @@ from eth_hash.auto import keccak
 
 from tournament.auditor.audit import Finding
 from tournament.guardian.receipts_inbox import ReceiptChecker, ReceiptRejected, ReceiptsInbox
-from tournament.guardian.watch import (ArtifactsNotPublished, MAX_REASON_CHARS, WatchState, artifacts_location,
-                                       fetch_published_targets, first_reason)
+from tournament.guardian.watch import (
+    MAX_REASON_CHARS,
+    ArtifactsNotPublished,
+    WatchState,
+    artifacts_location,
+    fetch_published_targets,
+    first_reason,
+)
 from tournament.protocol.signing import DOMAIN_TYPE_FIELDS, Domain, make_high_s
 
 CONTRACT = "0x" + "ab" * 20

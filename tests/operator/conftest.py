@@ -16,11 +16,11 @@ import pytest
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from tournament.protocol import payout as payout_math
-from tournament.protocol import scoring
 from tournament.chain.client import Transactor
 from tournament.chain.devchain import chain_now, fund_eth, increase_time
 from tournament.operator.pipeline import Operator
+from tournament.protocol import payout as payout_math
+from tournament.protocol import scoring
 
 DAY = 86_400
 NMR = 10**18

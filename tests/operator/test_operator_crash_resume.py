@@ -10,7 +10,6 @@ import pytest
 from tournament.chain.devchain import set_automine
 
 
-
 class Crash(Exception):
     pass
 

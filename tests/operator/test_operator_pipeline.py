@@ -1,8 +1,6 @@
 """A 55-model round from open to settled with `Operator.run`, every wallet checked to the wei."""
 from __future__ import annotations
 
-import json
-
 from eth_hash.auto import keccak
 
 from tournament.protocol import artifacts as art

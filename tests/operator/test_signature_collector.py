@@ -14,8 +14,15 @@ import pytest
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from tournament.operator.signatures import (PROTOCOL, HttpSignatureCollector, SignatureCollectionError, SignRequest,
-                                            parse_sign_request, refusal_answer, sign_answer)
+from tournament.operator.signatures import (
+    PROTOCOL,
+    HttpSignatureCollector,
+    SignatureCollectionError,
+    SignRequest,
+    parse_sign_request,
+    refusal_answer,
+    sign_answer,
+)
 from tournament.protocol.signing import DOMAIN_NAME, DOMAIN_VERSION, Domain, Results, check_signatures, sign_results
 
 KEYS = [Account.from_key(keccak(f"cosigner-{i}".encode())) for i in range(4)]

@@ -18,22 +18,23 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from tournament.cli.main import main
 from tournament.chain.devchain import free_port, fund_eth, increase_time
+from tournament.cli.main import main
+from tournament.operator.open_round import live_ids_hash
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.signing import Domain, Results, sign_results
-from web3 import Web3
 
 NMR = 10**18
 DAY = 86_400
 IDS = [f"c{k:04d}" for k in range(150)]
+LIVE_IDS_CSV = ("id\n" + "\n".join(IDS) + "\n").encode()  # round 1's published file; (v2) its keccak is on-chain
 
 
 @pytest.fixture(scope="module")
 def service(deployed, tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     (work / "rounds" / "1").mkdir(parents=True)
-    (work / "rounds" / "1" / "live_ids.csv").write_text("id\n" + "\n".join(IDS) + "\n")
+    (work / "rounds" / "1" / "live_ids.csv").write_bytes(LIVE_IDS_CSV)
     port = free_port()
     env = {**os.environ, "TOURNAMENT_DEPLOYMENTS": deployed.deployments_dir}
     process = subprocess.Popen(
@@ -90,7 +91,8 @@ def test_cli_from_new_key_to_withdrawal(deployed, service, tmp_path):
     assert "not a number" in run("participant", "deposit", "sixty", "--yes", ok=False)
 
     now = w3.eth.get_block("latest")["timestamp"]
-    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY, Web3.keccak(text="live ids")), "open")
+    deployed.transactor(deployed.operator).transact(t.functions.openRound(1, now + 7 * DAY, now + 35 * DAY,
+                                                                       live_ids_hash(LIVE_IDS_CSV)), "open")
     preds = tmp_path / "preds.csv"
     values = np.random.default_rng(7).uniform(0, 1, len(IDS))
     preds.write_text("id,prediction\n" + "".join(f"{i},{v:.5f}\n" for i, v in zip(IDS, values)))
@@ -113,9 +115,9 @@ def test_cli_from_new_key_to_withdrawal(deployed, service, tmp_path):
 
     increase_time(w3, 28 * DAY)
     tree = ResultsTree(build_leaves(1, [1], {1: (25_000_000, 0)}))
-    results = Results(1, 0, tree.root, 1, b"\x22" * 32, 1)
+    results = Results(1, 0, tree.root, 1, 10 * NMR, b"\x22" * 32, 1)  # (v2) scored at risk: the 10 NMR stake
     operator = deployed.transactor(deployed.operator)
-    operator.transact(t.functions.proposeResults((1, 0, tree.root, 1, b"\x22" * 32, 1),
+    operator.transact(t.functions.proposeResults(results.as_tuple(),
                                                  sign_results(Domain(31337, t.address), results,
                                                               deployed.signer_keys)), "propose")
     increase_time(w3, DAY + 1)

@@ -18,12 +18,18 @@ from werkzeug.serving import make_server
 
 from tournament.chain.client import fetch_events
 from tournament.chain.devchain import fund_eth, increase_time
-from tournament.participant.client import (Participant, ParticipantError, explain_revert, format_nmr, parse_multiplier,
-                                parse_nmr)
+from tournament.operator.open_round import live_ids_hash as live_ids_hash_of_bytes
+from tournament.operator.submission_service.app import ApiSettings, create_app
+from tournament.participant.client import (
+    Participant,
+    ParticipantError,
+    explain_revert,
+    format_nmr,
+    parse_multiplier,
+    parse_nmr,
+)
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.signing import Domain, Results, sign_results
-from tournament.operator.submission_service.app import ApiSettings, create_app
-from web3 import Web3
 
 NMR = 10**18
 DAY = 86_400
@@ -42,6 +48,10 @@ def predictions_file(path: Path, ids: list[str], seed: int) -> Path:
     values = np.random.default_rng(seed).uniform(0, 1, len(ids))
     path.write_text("id,prediction\n" + "".join(f"{i},{v:.6f}\n" for i, v in zip(ids, values)))
     return path
+
+
+def live_ids_hash_of(path: Path) -> bytes:
+    return live_ids_hash_of_bytes(path.read_bytes())
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +73,14 @@ def world(deployed, tmp_path_factory):
     server.shutdown()
 
 
-def open_round(deployed, operator, round_id: int, close_in_s: int = 7 * DAY) -> int:
+def open_round(deployed, world, round_id: int, close_in_s: int = 7 * DAY) -> int:
+    """Open `round_id` committing (v2) keccak256 of the live_ids.csv the API serves for it."""
     now = deployed.w3.eth.get_block("latest")["timestamp"]
     close = now + close_in_s
-    operator.transact(deployed.tournament.functions.openRound(round_id, close, close + 28 * DAY, Web3.keccak(text=f"live ids {round_id}")),
-                      f"opening round {round_id}")
+    live_ids_hash = live_ids_hash_of(world["work"] / "rounds" / str(round_id) / "live_ids.csv")
+    world["operator"].transact(deployed.tournament.functions.openRound(round_id, close, close + 28 * DAY,
+                                                                       live_ids_hash),
+                               f"opening round {round_id}")
     return close
 
 
@@ -116,7 +129,7 @@ def test_new_key_to_settled_stake_history_and_withdrawal(deployed, world, tmp_pa
     assert t.functions.balanceOf(fresh.address).call() == parse_nmr("150.5")
     other.deposit(100 * NMR, permit=True)
 
-    open_round(deployed, world["operator"], 1)
+    open_round(deployed, world, 1)
     path = predictions_file(tmp_path / "preds.csv", world["ids"], seed=1)
     result = alice.submit(1, "alice-ridge", path, parse_nmr("40"), parse_multiplier("2x"), 0)
     digest = "0x" + w3.keccak(path.read_bytes()).hex()
@@ -149,10 +162,10 @@ def test_new_key_to_settled_stake_history_and_withdrawal(deployed, world, tmp_pa
     increase_time(w3, 28 * DAY)
     leaves = build_leaves(1, [model_id, other_model], {model_id: (25_000_000, 0), other_model: (-10_000_000, 0)})
     tree = ResultsTree(leaves)
-    results = Results(1, 0, tree.root, tree.leaf_count, b"\x11" * 32, 1)
+    scored_at_risk_wei = 30 * NMR + 20 * NMR  # (v2) both leaves are SCORED: their stakes at close
+    results = Results(1, 0, tree.root, tree.leaf_count, scored_at_risk_wei, b"\x11" * 32, 1)
     signatures = sign_results(Domain(w3.eth.chain_id, t.address), results, deployed.signer_keys)
-    world["operator"].transact(t.functions.proposeResults(
-        (1, 0, tree.root, tree.leaf_count, b"\x11" * 32, 1), signatures), "proposing")
+    world["operator"].transact(t.functions.proposeResults(results.as_tuple(), signatures), "proposing")
     increase_time(w3, DAY + 1)
     batch = tree.multiproof(tree.leaves)
     world["operator"].transact(t.functions.settle(1, batch.leaf_values(), batch.proof, batch.proof_flags), "settling")
@@ -183,7 +196,7 @@ def test_new_key_to_settled_stake_history_and_withdrawal(deployed, world, tmp_pa
 def test_staking_without_balance_is_refused_before_any_upload(deployed, world, tmp_path):
     carol = client(deployed, world, deployed.keys[5])
     model_id = carol.create_model("carol")
-    open_round(deployed, world["operator"], 2)
+    open_round(deployed, world, 2)
     path = predictions_file(tmp_path / "c.csv", world["ids"], seed=3)
     with pytest.raises(ParticipantError, match="wallet holds 0 NMR; deposit more first"):
         carol.submit(2, model_id, path, 5 * NMR, 100)
@@ -193,8 +206,8 @@ def test_staking_without_balance_is_refused_before_any_upload(deployed, world, t
 
 def test_contract_reverts_come_back_as_sentences(deployed, world):
     carol = client(deployed, world, deployed.keys[5])
-    with pytest.raises(ParticipantError, match=r"wallet holds 0 NMR but 1 NMR is needed"):
-        carol.withdraw(NMR)
+    with pytest.raises(ParticipantError, match=r"withdrawing 1 NMR: your tournament wallet holds 0 NMR; withdraw at most"):
+        carol.withdraw(NMR)     # checked before sending: a withdrawal needs no deposit advice
     with pytest.raises(ParticipantError, match="does not exist"):
         carol.unstake(99, 1)
     from tournament.chain.client import TransactionReverted

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from web3 import Web3
 
 from tournament.chain.devchain import increase_time
-from tournament.participant.client import sign_upload
-from tournament.operator.submission_service.store import SubmissionStore, hash_hex
 from tournament.operator.submission_service.app import ApiSettings, TokenBuckets, create_app
-from web3 import Web3
+from tournament.operator.submission_service.store import SubmissionStore, hash_hex
+from tournament.participant.client import sign_upload
 
 DAY = 86_400
 IDS = [f"n{k:04d}" for k in range(100)]
@@ -37,9 +37,10 @@ class Clock:
 @pytest.fixture(scope="module")
 def api(deployed, tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
+    live_ids_csv = ("id\n" + "\n".join(IDS) + "\n").encode()
     for round_id in (1, 2):
         (work / "rounds" / str(round_id)).mkdir(parents=True)
-        (work / "rounds" / str(round_id) / "live_ids.csv").write_text("id\n" + "\n".join(IDS) + "\n")
+        (work / "rounds" / str(round_id) / "live_ids.csv").write_bytes(live_ids_csv)
     clock = Clock()
     data = tmp_path_factory.mktemp("api")
     app = create_app(ApiSettings(deployed.w3, deployed.deployment, data, work, max_upload_bytes=64 * 1024,
@@ -47,8 +48,9 @@ def api(deployed, tmp_path_factory):
     t = deployed.tournament
     operator = deployed.transactor(deployed.operator)
     now = deployed.w3.eth.get_block("latest")["timestamp"]
-    for round_id in (1, 2, 3):  # round 3 has no published live ids
-        operator.transact(t.functions.openRound(round_id, now + 7 * DAY, now + 40 * DAY, Web3.keccak(text=f"live ids {round_id}")), "opening")
+    live_ids_hash = Web3.keccak(live_ids_csv)  # (v2) committed at open
+    for round_id in (1, 2, 3):  # round 3 has no published live ids (its hash commits a file never served)
+        operator.transact(t.functions.openRound(round_id, now + 7 * DAY, now + 40 * DAY, live_ids_hash), "opening")
     owner_key, stranger_key = deployed.keys[3], deployed.keys[4]
     model_id = t.events.ModelCreated().process_receipt(
         deployed.transactor(owner_key).transact(t.functions.createModel("owned"), "creating"))[0]["args"]["modelId"]

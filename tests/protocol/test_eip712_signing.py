@@ -8,7 +8,8 @@ import pytest
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_hash.auto import keccak
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tournament.protocol.signing import (
     RECEIPT_TYPEHASH,
@@ -16,8 +17,8 @@ from tournament.protocol.signing import (
     SECP256K1_N,
     Domain,
     Results,
-    UploadReceipt,
     SigningError,
+    UploadReceipt,
     check_signatures,
     domain_from_eip712_domain_call,
     domain_separator,

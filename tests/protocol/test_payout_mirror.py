@@ -12,10 +12,20 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tournament.protocol.payout import (INVALID, SCORED, WAD, div_toward_zero, payout_factor_wei,
-                                        payout_wei, reserve_wei, scored_at_risk_wei, settle_amounts)
+from tournament.protocol.payout import (
+    INVALID,
+    SCORED,
+    WAD,
+    div_toward_zero,
+    payout_factor_wei,
+    payout_wei,
+    reserve_wei,
+    scored_at_risk_wei,
+    settle_amounts,
+)
 
 NMR = 10**18
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "payout_vectors.json"

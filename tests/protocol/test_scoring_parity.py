@@ -13,7 +13,6 @@ import pytest
 from numerai_tools import scoring as nt
 
 from tournament.data import synthetic as data
-
 from tournament.protocol import scoring
 from tournament.protocol.submissions import score_submissions
 

@@ -10,8 +10,13 @@ import pandas as pd
 import pytest
 from eth_utils import keccak
 
-from tournament.protocol.submissions import (ValidationResult, read_predictions, submission_hash,
-                                validate_file, validate_predictions)
+from tournament.protocol.submissions import (
+    ValidationResult,
+    read_predictions,
+    submission_hash,
+    validate_file,
+    validate_predictions,
+)
 
 LIVE = np.array([f"n{k:015x}" for k in range(1, 11)], dtype=object)
 

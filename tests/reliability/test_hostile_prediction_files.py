@@ -16,20 +16,19 @@ import io
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import pytest
-from click.testing import CliRunner
-from eth_hash.auto import keccak
 
 import hostile_corpus
+import pytest
 import requests
+from click.testing import CliRunner
+from eth_hash.auto import keccak
 from reliability_world import NMR, LoopbackServer, make_world
+
 from tournament.cli.main import main as cli_main
+from tournament.operator.submission_service.app import ApiSettings, create_app
+from tournament.operator.submission_service.store import hash_hex
 from tournament.participant.client import sign_upload
 from tournament.protocol.submissions import MAX_SUBMISSION_BYTES, validate_predictions
-from tournament.operator.submission_service.store import hash_hex
-from tournament.operator.submission_service.app import ApiSettings, create_app
 
 IDS = [f"n{k:04d}" for k in range(40)]
 API_MAX_BYTES = 20 * 1024 * 1024   # the service's default limit

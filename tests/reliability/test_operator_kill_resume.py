@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from reliability_world import NMR, make_world, soak_scale
 
 from tournament.chain.client import PROJECT_ROOT
-from reliability_world import NMR, make_world, soak_scale
 
 SEEDS = list(range(soak_scale(2, 12)))
 MODELS = 6
@@ -38,7 +38,7 @@ def world(deployed, tmp_path_factory):
 def command(world, rnd, work: Path) -> list[str]:
     return [sys.executable, "-m", "tournament", "operator", "run", "--round", str(rnd.round_id),
             "--targets", str(rnd.targets_path), "--source", str(world.source_dir), "--rpc", world.d.rpc_url,
-            "--deployments", world.d.deployments_dir, "--work", str(work), "--anvil-keys",
+            "--deployments", world.d.deployments_dir, "--work", str(work), "--anvil-keys", "--local-signer-keys",
             "--max-batch", str(BATCH)]
 
 

@@ -16,12 +16,12 @@ import threading
 import time
 
 import pytest
+from reliability_world import NMR, make_world, soak_scale
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from tournament.chain.client import ChainError
 from tournament.chain.devchain import set_automine
-from reliability_world import NMR, make_world, soak_scale
 
 MODELS = 6
 BATCH = 2

@@ -20,13 +20,13 @@ import pytest
 import requests
 from eth_account import Account
 from eth_hash.auto import keccak
+from reliability_world import NMR, LoopbackServer, make_world, soak_scale
 
 from tournament.chain.devchain import chain_now
-from tournament.participant.client import sign_upload
 from tournament.operator.sources import HttpSource
-from tournament.operator.submission_service.store import hash_hex
 from tournament.operator.submission_service.app import ApiSettings, create_app
-from reliability_world import NMR, LoopbackServer, make_world, soak_scale
+from tournament.operator.submission_service.store import hash_hex
+from tournament.participant.client import sign_upload
 
 OWNERS = soak_scale(6, 20)
 MODELS_EACH = soak_scale(3, 5)
@@ -113,7 +113,7 @@ def test_concurrent_uploads_are_kept_apart_and_attacks_refused(world, tmp_path):
               f"({uploads / elapsed:.0f}/s)")
 
         refused_hashes = set()
-        for kind, key, outcome in results:
+        for kind, _key, outcome in results:
             if kind == "honest":
                 for step, status, body in outcome:
                     if step == "upload":

@@ -21,6 +21,7 @@ from tournament.protocol.signing import Results, domain_from_eip712_domain_call,
 
 DAY = 86_400
 NMR = 10**18
+LIVE_IDS = ["id-a", "id-b", "id-c"]
 PHASES = ["None", "Open", "Closed", "Resolvable", "Proposed", "Accepted", "Refunding", "Settled"]
 
 

@@ -10,10 +10,10 @@ tampered by the caller.
 """
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -21,11 +21,11 @@ from eth_hash.auto import keccak
 
 from tournament.chain.keys import LocalDigestSigner, anvil_test_accounts
 from tournament.protocol import artifacts as art
+from tournament.protocol.receipts import SignedReceipt, receipts_to_json
 from tournament.protocol.results import ResultsTree, leaves_to_json
 from tournament.protocol.signing import Domain, UploadReceipt, sign_receipt
 from tournament.signer.chain import RoundOnChain, StakeCommit
 from tournament.signer.gather import Sources
-from tournament.protocol.receipts import SignedReceipt, receipts_to_json
 from tournament.signer.recompute import recompute
 from tournament.signer.service import SignerService
 from tournament.targets.store import TargetsStore

@@ -6,12 +6,11 @@ from dataclasses import replace
 
 import pytest
 from eth_hash.auto import keccak
+from signer_world import NMR, ROUND, TOURNAMENT, set_state
 
 from tournament.protocol.results import INVALID, SCORED, Leaf
 from tournament.protocol.signing import Domain, Results, recover_signer
 from tournament.signer.recompute import recompute
-
-from signer_world import NMR, ROUND, TOURNAMENT, set_state
 
 
 def _results(payload) -> Results:

@@ -6,8 +6,16 @@ import textwrap
 
 import pytest
 
-from tournament.chain.keys import (PROBE_DIGEST, CommandDigestSigner, KeyLoadError, SignerKeyError,
-                                   anvil_test_accounts, load_signer, new_keystore, normalize_signature)
+from tournament.chain.keys import (
+    PROBE_DIGEST,
+    CommandDigestSigner,
+    KeyLoadError,
+    SignerKeyError,
+    anvil_test_accounts,
+    load_signer,
+    new_keystore,
+    normalize_signature,
+)
 from tournament.protocol.signing import SECP256K1_N
 
 DIGEST = bytes(range(32))

@@ -22,16 +22,16 @@ import pytest
 from eth_utils import keccak
 from flask import Flask
 from web3 import Web3
+from webapp_cdp import Chromium, until
 from werkzeug.serving import make_server
 
 from tournament.auditor.explorer.app import nmr as format_nmr
 from tournament.chain.devchain import increase_time
-from tournament.operator.submission_service.app import ApiSettings, create_app as create_submissions_app
+from tournament.operator.submission_service.app import ApiSettings
+from tournament.operator.submission_service.app import create_app as create_submissions_app
 from tournament.protocol.submissions import validate_predictions
 from tournament.webapp import create_blueprint
 from tournament.webapp.blueprint import token_capabilities
-
-from webapp_cdp import Chromium, until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WALLET_JS = (Path(__file__).resolve().parent / "injected_wallet.js").read_text()
@@ -49,11 +49,10 @@ def serve(app) -> tuple[str, object]:
 
 
 def open_round(deployed, round_id: int, close_time: int, resolve_time: int, live_ids_raw: bytes) -> None:
-    """openRound as the shipped ABI has it: v2 adds liveIdsHash (keccak256 of the published file)."""
+    """openRound (v2): liveIdsHash is keccak256 of the published live_ids.csv."""
     t = deployed.tournament
-    inputs = next(e for e in t.abi if e.get("name") == "openRound")["inputs"]
-    args = [round_id, close_time, resolve_time] + ([keccak(live_ids_raw)] if len(inputs) == 4 else [])
-    deployed.transactor(deployed.operator).transact(t.functions.openRound(*args), "opening a round")
+    deployed.transactor(deployed.operator).transact(
+        t.functions.openRound(round_id, close_time, resolve_time, keccak(live_ids_raw)), "opening a round")
 
 
 def predictions_csv(seed: int) -> bytes:
@@ -284,18 +283,17 @@ def test_window_ethereum_is_the_fallback_without_eip6963(world, browser):
 
 
 def test_one_app_with_the_explorer(world):
-    """The registration line the explorer gets: its pages and the staking page from one Flask app."""
+    """The explorer app registers the staking page itself: its pages and /stake from one Flask app."""
     from tournament.auditor.explorer.app import create_app as create_explorer
 
     deployed = world["deployed"]
-    app = create_explorer(deployed.rpc_url, None, deployed.deployments_dir)
-    app.register_blueprint(create_blueprint(deployed.w3, deployed.deployment, submissions_url=world["api_url"]),
-                           url_prefix="/stake")
+    app = create_explorer(deployed.rpc_url, None, deployed.deployments_dir, submissions_url=world["api_url"])
     client = app.test_client()
     page = client.get("/stake/")
     assert page.status_code == 200 and b'src="/stake/vendor/ethers.umd.min.js"' in page.data
     assert b'src="/stake/static/stake.js"' in page.data and b'data-api="/stake/api"' in page.data
     assert client.get("/stake/static/stake.js").status_code == 200
+    assert client.get("/stake/api/config").get_json()["uploads"]["enabled"] is True  # submissions_url reached it
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert {"index", "round_page", "address_page", "stake.page", "stake.config"} <= endpoints
     explorer = client.get(f"/address/{world['me']}")

@@ -33,6 +33,7 @@
     total_supply_wei(block=None), reward_pool_wei(), eip712_domain(), results_digest(results_tuple)
     tournament_time()                    the contract's clock (v2: chain time minus paused time)
     refundable_at(round_id)              tournament time from which unsettled stakes are refundable
+    results_deadline(round_id)           tournament time from which a round without results refunds
     has_role(role, address), paused()    role is the role's bytes32 id or its name ("GUARDIAN_ROLE")
     events(name, argument_filters=None, from_block=None) -> [EventLog]  any tournament event
     token_burns() -> [EventLog]          NMR Transfer events to the zero address
@@ -510,6 +511,11 @@ class ChainReader:
         return int(self._call(self.tournament.functions.refundableAt(int(round_id)),
                               f"reading round {round_id}'s refundableAt"))
 
+    def results_deadline(self, round_id: int) -> int:
+        """Tournament time from which a round without accepted results is Refunding."""
+        return int(self._call(self.tournament.functions.resultsDeadline(int(round_id)),
+                              f"reading round {round_id}'s resultsDeadline"))
+
     def role_id(self, role: Union[str, bytes]) -> bytes:
         """The bytes32 id of a role given by name ("GUARDIAN_ROLE"; DEFAULT_ADMIN_ROLE is zero) or id."""
         if isinstance(role, (bytes, bytearray)):
@@ -599,6 +605,22 @@ class ChainReader:
                              int(x["logIndex"]), _hex(x["transactionHash"]), str(x["address"]))
                     for x in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"])))]
         return self._remember(key, read)
+
+    def raw_transaction(self, tx_hash: str) -> Optional[tuple[Any, Any]]:
+        """(transaction, receipt) as the node returns them, for pages that decode any contract's
+        input and logs (the NMR token's too); None when the node does not know the hash."""
+        from web3.exceptions import TransactionNotFound
+        try:
+            tx = rpc(lambda: self.w3.eth.get_transaction(HexStr(tx_hash)), f"reading transaction {tx_hash}")
+            receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)), f"reading receipt {tx_hash}")
+        except (TransactionNotFound, Web3RPCError, ValueError):
+            return None
+        return tx, receipt
+
+    def code_at(self, address: str) -> bytes:
+        """The runtime code at `address` at the pinned block (empty: no contract there)."""
+        checksummed = Web3.to_checksum_address(address)
+        return bytes(rpc(lambda: self.w3.eth.get_code(checksummed, self.block_number), f"reading the code at {address}"))
 
     def transaction(self, tx_hash: str) -> Optional[TxInfo]:
         """A mined transaction with its decoded tournament call and events; None if unknown."""

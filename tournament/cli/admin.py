@@ -184,11 +184,13 @@ def show_config(rpc: str, deployments: Optional[Path]) -> None:
     chain = open_chain(rpc, deployments)
     for name, value in calls.current_config(chain).items():
         click.echo(f"{name}: {calls.format_config_value(name, value)}")
-    signers, threshold, version = chain.view(chain.tournament.functions.signerSet(), "reading the signer set")
-    click.echo(f"signers (version {version}): {threshold} of {len(signers)}: {', '.join(signers)}")
-    pool = chain.view(chain.tournament.functions.rewardPool(), "reading the reward pool")
-    click.echo(f"reward pool: {calls.format_nmr(pool)}")
-    click.echo(f"paused: {'yes' if chain.paused() else 'no'}")
+    from tournament.chain.reader import ChainReader
+    reader = ChainReader(chain.w3, chain.deployment, _contracts=(chain.tournament, chain.nmr))
+    current = reader.signer_set()
+    click.echo(f"signers (version {current.version}): {current.threshold} of {len(current.signers)}: "
+               f"{', '.join(current.signers)}")
+    click.echo(f"reward pool: {calls.format_nmr(reader.reward_pool_wei())}")
+    click.echo(f"paused: {'yes' if reader.paused() else 'no'}")
 
 
 @admin.command("fund-rewards")

@@ -49,7 +49,9 @@ def fund(address: str, nmr: str, eth: str, rpc: str, deployments: Optional[Path]
 
     from tournament.admin.calls import format_nmr, parse_nmr
     from tournament.admin.connection import checked_address
+    from tournament.chain.calls import Calls
     from tournament.chain.keys import anvil_test_accounts
+    from tournament.chain.reader import ChainReader
 
     target = checked_address(address)
     try:
@@ -65,13 +67,14 @@ def fund(address: str, nmr: str, eth: str, rpc: str, deployments: Optional[Path]
         click.echo(f"{target}: ether balance set to {Decimal(eth_wei) / 10**18:f} ETH")
     if nmr_wei > 0:
         treasury = anvil_test_accounts(1)[0]
-        held = int(chain.view(chain.nmr.functions.balanceOf(treasury.address), "reading the treasury's NMR"))
+        held = ChainReader(chain.w3, chain.deployment).token_balance_wei(treasury.address)
         if held < nmr_wei:
             raise click.ClickException(f"anvil's key 0 ({treasury.address}) holds {format_nmr(held)}, less than "
                                        f"{format_nmr(nmr_wei)}; is this a local deployment made with that key?")
-        receipt = chain.transactor(treasury).transact(chain.nmr.functions.transfer(target, nmr_wei),
+        receipt = chain.transactor(treasury).transact(Calls(chain.w3, chain.deployment).token_call("transfer", target,
+                                                                                                  nmr_wei),
                                                       f"sending {format_nmr(nmr_wei)} to {target}")
-        balance = int(chain.view(chain.nmr.functions.balanceOf(target), "reading the NMR balance"))
+        balance = ChainReader(chain.w3, chain.deployment).token_balance_wei(target)
         click.echo(f"{target}: sent {format_nmr(nmr_wei)} (tx 0x{bytes(receipt['transactionHash']).hex()}); "
                    f"it holds {format_nmr(balance)}")
 

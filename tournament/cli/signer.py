@@ -51,6 +51,7 @@ def serve(rpc: str, deployments: Optional[Path], submissions_url: str, targets_s
     """Serve POST /v1/sign, GET /health and GET /metrics for one signer key."""
     from tournament.chain.client import ChainError, Deployment, connect
     from tournament.chain.keys import KeyLoadError, load_signer
+    from tournament.chain.reader import ChainReader
     from tournament.protocol.signing import SigningError
     from tournament.signer.app import create_app
     from tournament.signer.app import serve as run
@@ -62,10 +63,11 @@ def serve(rpc: str, deployments: Optional[Path], submissions_url: str, targets_s
         key = load_signer(keystore=keystore, password_env=password_env, password_file=password_file,
                           key_env=key_env, sign_command=sign_command, signer_address=signer_address)
         w3 = connect(rpc)
-        deployment = Deployment.load(w3.eth.chain_id, deployments)
+        deployment = Deployment.for_rpc(w3, deployments)
         chain = Web3RoundReader(w3, deployment, confirmations)
         domain = chain.domain()
-        signers, threshold, version = chain.tournament.functions.signerSet().call()
+        signer_set = ChainReader(w3, deployment, confirmations=confirmations).signer_set()
+        signers, threshold, version = signer_set.signers, signer_set.threshold, signer_set.version
     except (KeyLoadError, ChainError, SigningError, OSError) as error:
         raise click.ClickException(str(error)) from None
     if int(key.address, 16) not in {int(a, 16) for a in signers}:

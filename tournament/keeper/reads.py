@@ -35,8 +35,7 @@ def opened_rounds(chain: TournamentChain, from_block: Optional[int] = None,
 
 def phase(chain: TournamentChain, round_id: int) -> str:
     """The phase's name (None, Open, Closed, Resolvable, Proposed, Accepted, Refunding, Settled)."""
-    value = reader(chain).phase(int(round_id))
-    return "None" if value.value == 0 else value.name
+    return reader(chain).phase(int(round_id)).label
 
 
 def get_round(chain: TournamentChain, round_id: int) -> RoundState:
@@ -45,7 +44,7 @@ def get_round(chain: TournamentChain, round_id: int) -> RoundState:
 
 def refundable_at(chain: TournamentChain, round_id: int) -> int:
     """When unsettled stakes of an accepted round become refundable (0 while no results)."""
-    return int(chain.view(chain.tournament.functions.refundableAt(int(round_id)), "reading refundableAt"))
+    return reader(chain).refundable_at(int(round_id))
 
 
 def _has_function(chain: TournamentChain, name: str) -> bool:
@@ -55,7 +54,7 @@ def _has_function(chain: TournamentChain, name: str) -> bool:
 def tournament_now(chain: TournamentChain) -> int:
     """The tournament clock (protocol v2: it stops while paused); the block time before v2."""
     if _has_function(chain, "tournamentTime"):
-        return int(chain.view(chain.tournament.functions.tournamentTime(), "reading the tournament clock"))
+        return reader(chain).tournament_time()
     return chain.now()
 
 
@@ -67,7 +66,7 @@ def to_wall_time(chain: TournamentChain, tournament_time: int) -> int:
 def results_deadline(chain: TournamentChain, round_id: int, state: RoundState) -> int:
     """Tournament time from which a round without accepted results is Refunding."""
     if _has_function(chain, "resultsDeadline"):
-        return int(chain.view(chain.tournament.functions.resultsDeadline(int(round_id)), "reading resultsDeadline"))
+        return reader(chain).results_deadline(int(round_id))
     return state.resolve_time + state.config.results_timeout_s
 
 
@@ -92,5 +91,8 @@ def stake_of(chain: TournamentChain, round_id: int, model_id: int) -> tuple[int,
 
 
 def block_gas_limit(chain: TournamentChain) -> int:
-    from tournament.chain.client import with_retries
-    return int(with_retries(lambda: chain.w3.eth.get_block("latest"), "reading the latest block")["gasLimit"])
+    return reader(chain).block_gas_limit
+
+
+def head_block(chain: TournamentChain) -> int:
+    return reader(chain).block_number

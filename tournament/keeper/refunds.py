@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Optional
 
 from tournament.admin.connection import TournamentChain
+from tournament.chain.calls import Calls
 from tournament.chain.client import Transactor
 from tournament.keeper import reads
 
@@ -100,17 +101,13 @@ def refund(chain: TournamentChain, tx: Transactor, round_id: int, model_ids: Seq
     refunded: dict[int, int] = {}
     hashes: list[str] = []
     ids = list(model_ids)
+    calls = Calls(chain.w3, chain.deployment)
     for start in range(0, len(ids), batch_size):
         chunk = ids[start:start + batch_size]
-        receipt = tx.transact(chain.tournament.functions.refund(int(round_id), chunk),
+        receipt = tx.transact(calls.refund(int(round_id), chunk),
                               f"refunding {len(chunk)} stake(s) of round {round_id}")
         hashes.append("0x" + bytes(receipt["transactionHash"]).hex())
-        for event in chain.tournament.events.StakeRefunded().process_receipt(receipt, errors=_discard()):
-            refunded[int(event["args"]["modelId"])] = int(event["args"]["amount"])
+        for args in calls.receipt_events(receipt, "StakeRefunded"):
+            refunded[int(args["modelId"])] = int(args["amount"])
     log.info("round %s: refunded %d stakes", round_id, len(refunded))
     return RefundResult(int(round_id), refunded, hashes)
-
-
-def _discard():
-    from web3.logs import DISCARD
-    return DISCARD

@@ -51,8 +51,7 @@ class Keeper:
         self._finished: set[int] = set()  # Settled rounds never change again
 
     def _discover(self) -> None:
-        from tournament.chain.client import with_retries
-        head = int(with_retries(lambda: self.chain.w3.eth.block_number, "reading the block number"))
+        head = reads.head_block(self.chain)
         start = self.chain.deployment.deploy_block if self._scanned_to is None else self._scanned_to + 1
         if start <= head:
             for opened in reads.opened_rounds(self.chain, start, head):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from tournament.admin.connection import TournamentChain
+from tournament.chain.calls import Calls
 from tournament.chain.client import Transactor
 from tournament.keeper import reads
 from tournament.keeper.refunds import KeeperError
@@ -87,10 +88,11 @@ def settle(chain: TournamentChain, tx: Transactor, round_id: int, tree: ResultsT
         return 0, 0
     target = _gas_target(chain)
     queue = list(tree.batches(unsettled, batch_size))
+    calls = Calls(chain.w3, chain.deployment)
     settled = sent = 0
     while queue:
         batch = queue.pop(0)
-        fn = chain.tournament.functions.settle(int(round_id), batch.leaf_values(), batch.proof, batch.proof_flags)
+        fn = calls.settle(int(round_id), batch.leaf_values(), batch.proof, batch.proof_flags)
         estimate = tx.estimate_gas(fn, f"estimating a settle batch of round {round_id}")
         if estimate > target and len(batch.leaves) > 1:
             half = len(batch.leaves) // 2
@@ -98,7 +100,6 @@ def settle(chain: TournamentChain, tx: Transactor, round_id: int, tree: ResultsT
             continue
         receipt = tx.transact(fn, f"settling {len(batch.leaves)} stake(s) of round {round_id}",
                               gas=min(target * 2, estimate * 6 // 5))
-        from web3.logs import DISCARD
-        settled += len(chain.tournament.events.StakeSettled().process_receipt(receipt, errors=DISCARD))
+        settled += len(calls.receipt_events(receipt, "StakeSettled"))
         sent += 1
     return settled, sent
