@@ -225,7 +225,7 @@ class WaitressServer:
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = __import__("threading").Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "WaitressServer":
+    def __enter__(self) -> WaitressServer:
         self.thread.start()
         return self
 
@@ -294,6 +294,14 @@ def test_slow_connections_and_a_key_spammer_do_not_stop_an_honest_owner(world, t
                 spam_status.append(answer.status_code)
                 n += 1
 
+        # First a quick burst of garbage signatures from the spammer's address: past the bucket's
+        # burst they are refused with 429 before their signatures are looked at.
+        burst = requests.Session()
+        first = [burst.post(f"{server.url}/v1/rounds/{rnd.round_id}/models/{owner.model_id}/submission",
+                            data=b"x", timeout=30, headers={
+                                "X-Signature": "0x" + "cd" * 65, "X-Expiry": "1", "X-Submission-Hash": "0x" + "00" * 32,
+                                "X-Forwarded-For": "10.0.0.66"}).status_code for _ in range(60)]
+        assert first.count(429) >= 10 and set(first) == {401, 429}, first
         threads = [threading.Thread(target=dribble, daemon=True), threading.Thread(target=spam, daemon=True)]
         for thread in threads:
             thread.start()
@@ -301,7 +309,7 @@ def test_slow_connections_and_a_key_spammer_do_not_stop_an_honest_owner(world, t
             time.sleep(1.0)
             honest = requests.Session()
             accepted, health_s = [], []
-            for version in range(HONEST_VERSIONS):
+            for _version in range(HONEST_VERSIONS):
                 t0 = time.monotonic()
                 health = honest.get(f"{server.url}/v1/health", timeout=5, headers={"X-Forwarded-For": "10.0.0.9"})
                 health_s.append(time.monotonic() - t0)
@@ -343,10 +351,8 @@ def test_slow_connections_and_a_key_spammer_do_not_stop_an_honest_owner(world, t
     # (garbage signatures included: limited before any signature check), never stored.
     from tournament.operator.submission_service.app import DEFAULT_RATE_BURST, DEFAULT_RATE_PER_MINUTE, IP_RATE_FACTOR
     allowed = IP_RATE_FACTOR * (DEFAULT_RATE_BURST + DEFAULT_RATE_PER_MINUTE / 60 * elapsed) + 1
-    passed_limit = [s for s in spam_status if s != 429]
-    assert len(passed_limit) <= allowed and spam_status.count(429) >= 1, (len(passed_limit), allowed)
-    garbage_limited = [s for n, s in enumerate(spam_status) if n % 2 == 0 and s == 429]
-    assert garbage_limited, "garbage signatures must meet the client limit before the signature check"
+    passed_limit = [s for s in first + spam_status if s != 429]
+    assert len(passed_limit) <= allowed, (len(passed_limit), allowed)
     assert set(spam_status) <= {401, 403, 429}, set(spam_status)
     assert [r.file_hash for r in store.history(rnd.round_id, owner.model_id)] == accepted
 

@@ -33,9 +33,10 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 __all__ = ["CACHE_ENV", "CacheStats", "DEFAULT_CONFIRMATIONS", "EventCache", "attach_event_cache",
            "cache_from_option", "default_cache_path", "detach_event_cache"]
@@ -84,7 +85,7 @@ def _normal_topics(topics: Any) -> Any:
     """The topics filter in one canonical form (lower-case hex, None for wildcards)."""
     if topics is None:
         return []
-    out = []
+    out: list[Any] = []
     for topic in topics:
         if topic is None:
             out.append(None)

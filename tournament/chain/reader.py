@@ -259,7 +259,7 @@ class ChainReader:
         for group in batched(pages, max(1, self.batch_size // 100)):
             def add(batch: Any, group: Sequence[Any] = group) -> None:
                 for r, ids in group:
-                    data = "0x" + (selector + abi_encode(["uint256", "uint256[]"], [r, ids])).hex()
+                    data = HexStr("0x" + (selector + abi_encode(["uint256", "uint256[]"], [r, ids])).hex())
                     batch.add(self.w3.eth.call({"to": address, "data": data}, block))
             answers.extend(execute_batch(self.w3, add, description))
         found: dict[tuple[int, int], Any] = {}
@@ -546,9 +546,11 @@ class ChainReader:
 
         def read() -> list[EventLog]:
             start = int(self.deployment.deploy_block if from_block is None else from_block)
-            params = {"address": self.tournament.address, "topics": self._event_topics(name, argument_filters)}
-            logs = self.scanner.scan(lambda s, e: list(self.w3.eth.get_logs({**params, "fromBlock": s, "toBlock": e})),
-                                     start, self.block_number, f"reading {name} events")
+            address, topics = self.tournament.address, self._event_topics(name, argument_filters)
+            logs = self.scanner.scan(
+                lambda s, e: list(self.w3.eth.get_logs({"address": address, "topics": topics, "fromBlock": s,
+                                                        "toBlock": e})),
+                start, self.block_number, f"reading {name} events")
             logs = sorted(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
             return [self._decode(self.tournament, name, e) for e in logs]
         return self._remember(key, read)

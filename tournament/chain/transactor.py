@@ -107,7 +107,7 @@ class PendingTx:
     description: str
     tx: dict
     nonce: int
-    hashes: list
+    sent: dict[bytes, bytes]   # tx hash -> signed bytes, every version broadcast
 
 
 @dataclass
@@ -246,37 +246,40 @@ class Transactor:
         return int(rpc(lambda: self.w3.eth.get_transaction_count(self.address, "pending"), "reading the nonce"))
 
     def current_fees(self) -> dict:
-        return self._fees()
+        return self._fees("settling")
 
-    def send_signed(self, fn, description: str, *, nonce: int, gas: int, fees: dict) -> "PendingTx":
+    def send_signed(self, fn: Any, description: str, *, nonce: int, gas: int, fees: dict) -> PendingTx:
         """Signs and broadcasts `fn` at `nonce` without waiting for it."""
         tx = fn.build_transaction({"from": self.address, "nonce": nonce, "gas": gas, "chainId": self.chain_id,
                                    **fees})
         tx.pop("gasPrice", None)
-        tx_hash = self._send_raw(self.account.sign_transaction(tx).raw_transaction, description)
+        raw = bytes(self.account.sign_transaction(tx).raw_transaction)
+        tx_hash = self._send_raw(raw, description)
         log.info("%s: sent %s (nonce %d, pipelined)", description, tx_hash.hex(), nonce)
-        return PendingTx(fn, description, tx, nonce, [tx_hash])
+        return PendingTx(fn, description, dict(tx), nonce, {bytes(tx_hash): raw})
 
-    def wait_receipt(self, pending: "PendingTx") -> dict:
+    def wait_receipt(self, pending: PendingTx) -> Receipt:
         """The successful receipt of a `send_signed` transaction (confirmations waited; a revert
         decoded); without a receipt after `receipt_timeout_s` it is re-sent at a higher fee."""
         tx, nonce, description = pending.tx, pending.nonce, pending.description
         for replacement in range(self.max_replacements + 1):
-            receipt = self._wait(pending.hashes, nonce, description)
+            receipt = self._wait(pending.sent, nonce, description)
             if receipt is not None:
                 return self._check(receipt, pending.fn, description)
             if replacement == self.max_replacements:
                 break
-            tx["maxFeePerGas"] = tx["maxFeePerGas"] * (100 + self.fee_bump_pct) // 100 + 1
-            tx["maxPriorityFeePerGas"] = tx["maxPriorityFeePerGas"] * (100 + self.fee_bump_pct) // 100 + 1
+            self._bumped(tx, description, nonce)   # up to the fee cap (at the cap: one clear error)
             log.warning("%s: no receipt after %.0fs; replacing with higher fee (%d/%d)",
                         description, self.receipt_timeout_s, replacement + 1, self.max_replacements)
+            raw = bytes(self.account.sign_transaction(tx).raw_transaction)
             try:
-                pending.hashes.append(self._send_raw(self.account.sign_transaction(tx).raw_transaction, description))
+                pending.sent[bytes(self._send_raw(raw, description))] = raw
+            except _ReplacementUnderpriced as exc:
+                log.warning("%s: %s; waiting for the earlier version", description, exc)
             except NonceUsed:   # an earlier version was mined meanwhile: the next wait finds it
                 continue
         raise ChainError(f"{description}: not mined after {self.max_replacements} fee bumps (nonce {nonce}, "
-                         f"hashes {[h.hex() for h in pending.hashes]}); check the node, then rerun")
+                         f"hashes {[h.hex() for h in pending.sent]}); check the node, then rerun")
 
     def pending_count(self) -> int:
         """How many of our transactions the node holds unmined (pending nonce - mined nonce)."""

@@ -14,10 +14,11 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
 from eth_hash.auto import keccak
 
-from tournament.operator.common import OperatorError, RoundStatus
+from tournament.operator.common import OperatorError, RoundStatus, StakeInfo
 from tournament.operator.context import StepContext
 from tournament.operator.round_folder import REJECTED_DIR, file_extension
 from tournament.operator.sources import SubmissionSource
@@ -74,7 +75,7 @@ def collect(ctx: StepContext, source: SubmissionSource | None, round_id: int) ->
             stale.unlink()
         todo.append(info)
 
-    def fetch(info) -> tuple:
+    def fetch(info: StakeInfo) -> tuple[StakeInfo, Optional[bytes], Optional[str]]:
         raw = source.fetch(round_id, info.model_id, bytes.fromhex(info.submission_hash[2:]))
         return info, raw, (None if raw is None else "0x" + keccak(raw).hex())
 

@@ -135,7 +135,7 @@ class Settler:
             return ctx.status(round_id, ["already settled"], "")
         if phase != "Accepted":
             raise OperatorError(f"round {round_id} is {phase_label(phase)}: settle only once results are Accepted")
-        sender = ctx.sender()
+        ctx.sender()   # a clear error now if the key is missing
         ctx.settle_pending()
         info = ctx.chain.get_round(round_id)
         stakes = {s.model_id: s for s in ctx.chain.stakes_at_close(round_id)}
@@ -225,7 +225,7 @@ class Settler:
                 description = f"settling {len(batch.leaves)} stakes of round {round_id}"
                 pending = sender.send_signed(self._batch_fn(round_id, batch), description, nonce=nonce, gas=gas,
                                              fees=fees)
-                folder.note(last_tx={description: "0x" + bytes(pending.hashes[0]).hex()})
+                folder.note(last_tx={description: "0x" + next(iter(pending.sent)).hex()})
                 ctx.point("settle:sent")
                 in_flight.append((batch, pending))
                 nonce += 1

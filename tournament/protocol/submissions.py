@@ -193,6 +193,7 @@ def _parse_plain_csv(text: str, name: str) -> Predictions:
     _check_columns(name, names)
     id_at, pred_at, width = names.index("id"), names.index("prediction"), len(header)
     records = [line.split(",") for line in lines[1:]]
+    numbers: Sequence[int]
     if all(len(r) == width for r in records):   # the usual file: no blank or short lines
         numbers = range(2, len(records) + 2)
     else:

@@ -136,7 +136,7 @@ class ExplorerData:
         self._lock = threading.Lock()
         self._current = ChainReader(w3, deployment, scanner=self.scanner)
         self._cache: dict = {}
-        self._audits: dict[int, tuple[tuple, tuple[ChainView, AuditReport, str]]] = {}  # round -> (state, audit)
+        self._audits: dict[int, tuple[Optional[tuple], tuple[ChainView, AuditReport, str]]] = {}  # (state, audit)
         self._round_locks: dict[int, threading.Lock] = {}
         self._refreshing: set[int] = set()
         self.audit_computations = 0   # how many audits were computed (a measurement for tests and the bench)
@@ -211,14 +211,14 @@ class ExplorerData:
             self._refresh_in_background(round_id, state, lock)
             return cached[1]
         with lock:
-            cached = self._audits.get(round_id)
-            if cached is None or cached[0] != state:
-                cached = (state, self._compute_audit(round_id))
+            current = self._audits.get(round_id)
+            if current is None or current[0] != state:
+                current = (state, self._compute_audit(round_id))
                 with self._lock:
-                    self._audits[round_id] = cached
-        return cached[1]
+                    self._audits[round_id] = current
+        return current[1]
 
-    def _refresh_in_background(self, round_id: int, state: tuple, lock: threading.Lock) -> None:
+    def _refresh_in_background(self, round_id: int, state: Optional[tuple], lock: threading.Lock) -> None:
         with self._lock:
             if round_id in self._refreshing:
                 return

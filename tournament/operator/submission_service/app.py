@@ -361,17 +361,14 @@ class SubmissionService:
                         "block": reader.block_number, "chainTime": reader.now(),
                         "maxUploadBytes": self.settings.max_upload_bytes})
 
-    def get_live_ids(self, round_id: str) -> Response:
-        self.limit_client(upload=False)
-        round_id = parse_id(round_id, "round")
+    def get_live_ids(self, round_id: int) -> Response:
         path = self.live_ids.path(round_id)
         if path is None:
             raise ApiError(404, f"round {round_id} has no published live ids yet; try again after the round opens")
         return Response(path.read_bytes(), mimetype="text/csv")
 
-    def upload(self, round_id: str, model_id: str) -> tuple[Response, int]:
-        self.limit_client(upload=True)          # cheap, before any signature work
-        upload = self.parse_upload(parse_id(round_id, "round"), parse_id(model_id, "model"))
+    def upload(self, round_id: int, model_id: int) -> tuple[Response, int]:
+        upload = self.parse_upload(round_id, model_id)   # the client's bucket was taken before (limited)
         signer = self.signer_of(upload)
         self.rate_limit(signer)
         now = self.check_round_and_owner(upload, signer)
@@ -397,9 +394,7 @@ class SubmissionService:
             return
         self.store.prune(round_id, model_id, keep, protect)
 
-    def download(self, round_id: str, model_id: str) -> Response:
-        self.limit_client(upload=False)
-        round_id, model_id = parse_id(round_id, "round"), parse_id(model_id, "model")
+    def download(self, round_id: int, model_id: int) -> Response:
         reader = self.reader()
         close_time = self.round_times(reader, round_id)
         if reader.now() < close_time:
@@ -421,18 +416,14 @@ class SubmissionService:
         response.headers["X-Submission-Hash"] = chosen.file_hash
         return response
 
-    def receipts(self, round_id: str) -> Response:
+    def receipts(self, round_id: int) -> Response:
         """Every upload receipt of the round (receipts.json's canonical form; empty without a receipt key)."""
-        self.limit_client(upload=False)
-        round_id = parse_id(round_id, "round")
         signed = [SignedReceipt(UploadReceipt(round_id, model_id, bytes.fromhex(file_hash[2:]), received_at),
                                 bytes.fromhex(signature[2:]))
                   for model_id, file_hash, received_at, signature in self.store.receipts(round_id)]
         return Response(receipts_to_json(signed), mimetype="application/json")
 
-    def uploads(self, round_id: str, model_id: str) -> Response:
-        self.limit_client(upload=False)
-        round_id, model_id = parse_id(round_id, "round"), parse_id(model_id, "model")
+    def uploads(self, round_id: int, model_id: int) -> Response:
         history = self.store.history(round_id, model_id)
         return jsonify({"roundId": round_id, "modelId": model_id,
                         "latest": history[-1].file_hash if history else None,
@@ -444,6 +435,16 @@ def parse_id(text: str, what: str) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > 19 or not 1 <= int(text) <= MAX_ID:
         raise ApiError(400, f"{what} id must be a whole number from 1 to {MAX_ID}")
     return int(text)
+
+
+def limited(service: SubmissionService, view: Callable[..., Any], *, upload: bool = False) -> Callable[..., Any]:
+    """`view` behind the client address's bucket (taken first, before anything else is looked at),
+    with its round and model ids parsed from the URL (400 outside [1, 2^63))."""
+    def handler(**ids: str) -> Any:
+        service.limit_client(upload=upload)
+        return view(**{name: parse_id(text, name.removesuffix("_id")) for name, text in ids.items()})
+    handler.__name__ = f"limited_{view.__name__}"
+    return handler
 
 
 def _api_error(exc: ApiError) -> Response:
@@ -480,12 +481,14 @@ def create_app(settings: ApiSettings) -> Flask:
     app.register_error_handler(HTTPException, _http_error_handler(settings.max_upload_bytes))
     submission = "/v1/rounds/<round_id>/models/<model_id>/submission"   # ids checked by parse_id (400)
     app.add_url_rule("/v1/health", "health", service.health, methods=["GET"])
-    app.add_url_rule("/v1/rounds/<round_id>/live_ids", "live_ids", service.get_live_ids, methods=["GET"])
-    app.add_url_rule(submission, "upload", service.upload, methods=["POST"])
-    app.add_url_rule(submission, "download", service.download, methods=["GET"])
-    app.add_url_rule("/v1/rounds/<round_id>/models/<model_id>/uploads", "uploads", service.uploads,
+    app.add_url_rule("/v1/rounds/<round_id>/live_ids", "live_ids", limited(service, service.get_live_ids),
                      methods=["GET"])
-    app.add_url_rule("/v1/rounds/<round_id>/receipts", "receipts", service.receipts, methods=["GET"])
+    app.add_url_rule(submission, "upload", limited(service, service.upload, upload=True), methods=["POST"])
+    app.add_url_rule(submission, "download", limited(service, service.download), methods=["GET"])
+    app.add_url_rule("/v1/rounds/<round_id>/models/<model_id>/uploads", "uploads", limited(service, service.uploads),
+                     methods=["GET"])
+    app.add_url_rule("/v1/rounds/<round_id>/receipts", "receipts", limited(service, service.receipts),
+                     methods=["GET"])
     return app
 
 
@@ -502,7 +505,7 @@ class ServerSettings:
     backlog: int = 2_048
 
 
-def make_server(app: Flask, host: str, port: int, settings: ServerSettings = ServerSettings()):
+def make_server(app: Flask, host: str, port: int, settings: ServerSettings = ServerSettings()) -> Any:
     """A waitress server for `app` (call `.run()`; `.close()` stops it; `.effective_port`).
 
     waitress reads each request's headers and body in its event loop and only then hands the
