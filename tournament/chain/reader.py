@@ -25,6 +25,8 @@
 
   Tournament:
     config() -> Config                   signer_set() -> SignerSet
+    config_values() -> {abiName: int}    the Config struct in ABI order (setConfig's argument)
+    code(address) -> bytes               code_at(w3, address, block) without a reader
     signer_sets() -> {version: SignerSet} (SignersUpdated events)
     model_owner(model_id) -> str|None    model_owners(ids) -> {id: owner|None} (batched)
     models_of(owner) -> [ModelInfo]      (ModelCreated events)
@@ -79,7 +81,7 @@ from tournament.chain.types import (
     stake_commitments,
 )
 
-__all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
+__all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time", "code_at"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,12 @@ def _header(w3: Web3, block: BlockSpec) -> Any:
 def chain_time(w3: Web3, block: BlockSpec = "latest") -> int:
     """Chain time: the timestamp of `block` (unix seconds). ChainReader.now() is this at its pin."""
     return int(_header(w3, block)["timestamp"])
+
+
+def code_at(w3: Web3, address: str, block: BlockSpec = "latest") -> bytes:
+    """The code at `address` (empty: no contract there), e.g. to check a deployment file against an RPC."""
+    return bytes(rpc(lambda: w3.eth.get_code(to_checksum_address(address), cast(BlockIdentifier, block)),
+                     f"reading the code at {address}"))
 
 
 def _hex(value: Any) -> str:
@@ -373,6 +381,16 @@ class ChainReader:
         fn = self.tournament.functions.config()
         return Config.from_abi(decode_struct(fn.abi["outputs"][0]["components"],
                                              self._call(fn, "reading the configuration")))
+
+    def config_values(self) -> dict[str, int]:
+        """The configuration as {abiName: value} in the struct's ABI order (what setConfig takes)."""
+        fn = self.tournament.functions.config()
+        return {k: int(v) for k, v in decode_struct(fn.abi["outputs"][0]["components"],
+                                                    self._call(fn, "reading the configuration")).items()}
+
+    def code(self, address: str) -> bytes:
+        """The code at `address` at the pin (empty: no contract there)."""
+        return code_at(self.w3, address, self.block_number)
 
     def signer_set(self) -> SignerSet:
         signers, threshold, version = self._call(self.tournament.functions.signerSet(), "reading the signer set")

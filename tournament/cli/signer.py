@@ -67,7 +67,8 @@ def serve(rpc: str, deployments: Optional[Path], submissions_url: str, targets_s
         deployment = Deployment.load(chain_id(w3), deployments)
         chain = Web3RoundReader(w3, deployment, confirmations)
         domain = chain.domain()
-        signers, threshold, version = ChainReader(w3, deployment, confirmations=confirmations).signer_set()
+        signer_set = ChainReader(w3, deployment, confirmations=confirmations).signer_set()
+        signers, threshold, version = signer_set.signers, signer_set.threshold, signer_set.version
     except (KeyLoadError, ChainError, SigningError, OSError) as error:
         raise click.ClickException(str(error)) from None
     if int(key.address, 16) not in {int(a, 16) for a in signers}:

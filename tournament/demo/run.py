@@ -296,9 +296,7 @@ class Demo:
             guardian=self.guardian.address, signers=[k.address for k in self.signer_keys], threshold=2,
             config=DEMO_CONFIG, reward_pool_wei=200_000 * NMR, deployments_dir=self.deployments_dir)
         self.calls = Calls(self.w3, self.deployment)
-        tournament = self.calls.tournament
-        admin.transact(tournament.functions.grantRole(tournament.functions.RECEIPT_ROLE().call(),
-                                                      self.receipt_key.address),
+        admin.transact(self.calls.grant_role(self.reader().role_id("RECEIPT_ROLE"), self.receipt_key.address),
                        "granting RECEIPT_ROLE to the submission service's receipt key")
         self.initial_supply = self.reader().total_supply_wei()
 
