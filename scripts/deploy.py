@@ -20,13 +20,14 @@ from brownie import web3
 from tournament.chain.client import Transactor
 from tournament.chain.deploy import deploy_tournament
 from tournament.chain.keys import anvil_test_accounts, key_from_env
+from tournament.protocol.units import parse_nmr
 
 LOCAL_CHAIN_ID = 31337
 
 
 def main():
     preset = os.environ.get("PRESET", "seed")
-    reward_pool_wei = int(float(os.environ.get("REWARD_POOL_NMR", "100000")) * 10**18)
+    reward_pool_wei = parse_nmr(os.environ.get("REWARD_POOL_NMR", "100000"))  # exact, no float rounding
     if web3.eth.chain_id == LOCAL_CHAIN_ID:
         keys = anvil_test_accounts(10)
         admin, operator, guardian = keys[0], keys[1].address, keys[2].address

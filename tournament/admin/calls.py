@@ -26,10 +26,10 @@ from tournament.chain.calls import CHANGE_APPROVAL_SELECTOR
 from tournament.chain.calls import simulate as simulate_call
 from tournament.chain.client import TransactionReverted, Transactor
 from tournament.chain.transactor import Receipt
+from tournament.protocol import units
 
 log = logging.getLogger(__name__)
 
-NMR_WEI = 10**18
 MAX_UINT256 = 2**256 - 1
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
@@ -37,24 +37,19 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 # ------------------------------------------------------------------ units
 
 def parse_nmr(text: str, what: str = "amount") -> int:
-    """'12.5' NMR -> wei, exactly (at most 18 decimals, positive)."""
+    """'12.5' NMR -> wei, exactly (tournament.protocol.units.parse_nmr), and more than 0."""
     try:
-        value = Decimal(str(text).strip().removesuffix("NMR").strip())
-    except InvalidOperation:
-        raise ValueError(f"{what} {text!r} is not a number of NMR (e.g. 12.5)") from None
-    wei = value * NMR_WEI
-    if not value.is_finite() or wei != wei.to_integral_value():
-        raise ValueError(f"{what} {text!r}: NMR has 18 decimals at most")
+        wei = units.parse_nmr(text)
+    except units.NmrAmountError as error:
+        raise ValueError(f"{what}: {error}") from None
     if wei <= 0:
         raise ValueError(f"{what} must be more than 0 NMR, got {text!r}")
-    return int(wei)
+    return wei
 
 
 def format_nmr(wei: int) -> str:
-    text = f"{Decimal(int(wei)) / NMR_WEI:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text} NMR"
+    """'12.5 NMR' (tournament.protocol.units.format_nmr with the unit)."""
+    return units.format_nmr(wei, unit=True)
 
 
 def parse_duration(text: str, what: str = "duration") -> int:

@@ -78,6 +78,7 @@ from tournament.chain.types import (
     SignerSet,
     StakeState,
     decode_struct,
+    plain_value,
     stake_commitments,
 )
 
@@ -135,14 +136,6 @@ def code_at(w3: Web3, address: str, block: BlockSpec = "latest") -> bytes:
 
 def _hex(value: Any) -> str:
     return "0x" + bytes(HexBytes(value)).hex()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(_plain(v) for v in value)
-    return value
 
 
 def _topic_of_uint(value: int) -> str:
@@ -242,7 +235,7 @@ class ChainReader:
 
     def _decode(self, contract: Any, name: str, raw: Any) -> EventLog:
         event = contract.events[name]().process_log(raw)
-        return EventLog(name=name, args={k: _plain(v) for k, v in dict(event["args"]).items()},
+        return EventLog(name=name, args={k: plain_value(v) for k, v in dict(event["args"]).items()},
                         block_number=int(raw["blockNumber"]), log_index=int(raw["logIndex"]),
                         tx_hash=_hex(raw["transactionHash"]), address=str(raw["address"]))
 
@@ -501,7 +494,7 @@ class ChainReader:
                 lambda s, e: event().get_logs(from_block=s, to_block=e, argument_filters=argument_filters),
                 start, self.block_number, f"reading {name} events")
             logs = sorted(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"])))
-            return [EventLog(name, {k: _plain(v) for k, v in dict(e["args"]).items()}, int(e["blockNumber"]),
+            return [EventLog(name, {k: plain_value(v) for k, v in dict(e["args"]).items()}, int(e["blockNumber"]),
                              int(e["logIndex"]), _hex(e["transactionHash"]), str(e["address"])) for e in logs]
         return self._remember(key, read)
 
@@ -531,7 +524,7 @@ class ChainReader:
             logs = self.scanner.scan(
                 lambda s, e: event().get_logs(from_block=s, to_block=e, argument_filters={"to": ZERO_ADDRESS}),
                 int(self.deployment.deploy_block), self.block_number, "reading NMR burns")
-            return [EventLog("Transfer", {k: _plain(v) for k, v in dict(x["args"]).items()}, int(x["blockNumber"]),
+            return [EventLog("Transfer", {k: plain_value(v) for k, v in dict(x["args"]).items()}, int(x["blockNumber"]),
                              int(x["logIndex"]), _hex(x["transactionHash"]), str(x["address"]))
                     for x in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"])))]
         return self._remember(key, read)

@@ -63,6 +63,7 @@ from tournament.operator.pipeline import Operator
 from tournament.operator.signatures import HttpSignatureCollector, LocalKeySigners, SignatureCollectionError
 from tournament.participant.client import Participant, ParticipantError
 from tournament.protocol import scoring
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.presets import SEED
 from tournament.protocol.receipts import parse_receipts
 from tournament.protocol.results import SCORED
@@ -72,7 +73,6 @@ from tournament.targets.client import fetch_targets
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NMR = 10**18
 DAY = 86_400
 WEEK = 7 * DAY
 GENESIS_TIMESTAMP = 1_767_225_600  # 2026-01-01 00:00 UTC: a fixed chain clock keeps runs identical

@@ -18,6 +18,7 @@ from tournament.admin.connection import TournamentChain
 from tournament.chain.calls import Calls
 from tournament.chain.client import Transactor
 from tournament.keeper import reads
+from tournament.protocol.units import format_nmr
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ def utc(timestamp: int) -> str:
 
 
 def _format_nmr(wei: int) -> str:
-    from tournament.admin.calls import format_nmr
-    return format_nmr(wei)
+    return format_nmr(wei, unit=True)
 
 
 def refund_open(chain: TournamentChain, round_id: int) -> tuple[bool, str]:

@@ -27,22 +27,17 @@ from tournament.chain.errors import PHASES
 from tournament.chain.events import LogScanner
 from tournament.chain.reader import ChainReader
 from tournament.chain.types import EventLog, Status
+from tournament.protocol import units
 
 log = logging.getLogger(__name__)
 
-NMR_WEI = 10**18
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 def nmr(amount_wei: Optional[int], digits: int = 4) -> str:
     """Wei as NMR with `digits` decimals, exact (no floats), '-' when unknown."""
-    if amount_wei is None:
-        return "-"
-    sign = "-" if amount_wei < 0 else ""
-    scaled = (abs(int(amount_wei)) * 10**digits + NMR_WEI // 2) // NMR_WEI
-    whole, frac = divmod(scaled, 10**digits)
-    return f"{sign}{whole:,}.{frac:0{digits}d}" if digits else f"{sign}{whole:,}"
+    return units.format_nmr(amount_wei, digits, grouping=True)
 
 
 def score(nanos: Optional[int]) -> str:
