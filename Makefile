@@ -15,7 +15,7 @@ BRIDGE := .solcx/solc-v$(SOLC_VERSION)
 CONTRACTS := $(shell find contracts -name '*.sol')
 STAMP_BUILD := build/.compiled
 
-.PHONY: setup compile test test-fast demo bench bench-quick soak lint explorer clean
+.PHONY: setup compile test test-fast demo bench bench-quick soak lint explorer explorer-chain clean
 
 setup: $(STAMP_PY) $(STAMP_NODE) $(BRIDGE)
 
@@ -63,17 +63,40 @@ DEMO_OUT ?= demo-out
 demo: $(STAMP_BUILD)
 	tournament demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
-## The demo's saved chain on 127.0.0.1:8545 (for `tournament audit`, the explorer, the CLI).
-explorer-chain: setup
-	@test -f $(DEMO_OUT)/anvil-state.json || { echo "no $(DEMO_OUT)/anvil-state.json: run make demo first"; exit 1; }
-	anvil --host 127.0.0.1 --port 8545 --block-base-fee-per-gas 0 --gas-limit 36000000 --load-state $(DEMO_OUT)/anvil-state.json --silent
+## The demo's saved chain on 127.0.0.1:$(RPC_PORT) (for `tournament audit`, the explorer, the CLI).
+## Both targets refuse a port that is already taken: they never attach to a chain they did not start.
+PORT ?= 8050
+RPC_PORT ?= 8545
+DEMO_STATE := $(DEMO_OUT)/anvil-state.json
+ANVIL_DEMO = anvil --host 127.0.0.1 --port $(RPC_PORT) --block-base-fee-per-gas 0 --gas-limit 36000000 --load-state $(DEMO_STATE) --silent
+# Exit 0 when nothing listens on 127.0.0.1:<port>.
+port_free = python3 -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(0 if s.connect_ex(('127.0.0.1',$(1))) else 1)"
+NEED_DEMO = test -f $(DEMO_STATE) || { echo "no $(DEMO_STATE): run make demo first (or pass DEMO_OUT=<folder of a demo run>)"; exit 1; }
+NEED_RPC_PORT = $(call port_free,$(RPC_PORT)) || { echo "port $(RPC_PORT) is taken (another chain or program listens there): stop it or pass RPC_PORT=<free port>; not attaching to a chain this target did not start"; exit 1; }
 
-## The explorer on the demo's chain and artifacts: http://127.0.0.1:8050
+explorer-chain: setup
+	@$(NEED_DEMO)
+	@$(NEED_RPC_PORT)
+	@echo "the chain of $(DEMO_OUT) on http://127.0.0.1:$(RPC_PORT); Ctrl-C stops it"
+	@$(ANVIL_DEMO) & pid=$$!; trap 'kill $$pid 2>/dev/null' INT TERM; \
+	  wait $$pid; rc=$$?; \
+	  if [ $$rc -ne 0 ] && [ $$rc -ne 130 ] && [ $$rc -ne 143 ]; then \
+	    echo "anvil could not start on port $(RPC_PORT) with $(DEMO_STATE) (exit $$rc; see above)"; exit 1; fi
+
+## The explorer (and the staking page) on the demo's chain and artifacts: http://127.0.0.1:$(PORT)
 explorer: setup
-	@test -f $(DEMO_OUT)/anvil-state.json || { echo "no $(DEMO_OUT)/anvil-state.json: run make demo first"; exit 1; }
-	anvil --host 127.0.0.1 --port 8545 --block-base-fee-per-gas 0 --gas-limit 36000000 --load-state $(DEMO_OUT)/anvil-state.json --silent & \
-	  pid=$$!; trap "kill $$pid" EXIT; sleep 2; \
-	  tournament serve explorer --rpc http://127.0.0.1:8545 --deployments $(DEMO_OUT)/deployments --artifacts $(DEMO_OUT)/work --port 8050
+	@$(NEED_DEMO)
+	@$(NEED_RPC_PORT)
+	@$(call port_free,$(PORT)) || { echo "port $(PORT) is taken: stop what runs there or pass PORT=<free port>"; exit 1; }
+	@$(ANVIL_DEMO) & pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
+	  for i in $$(seq 1 50); do \
+	    kill -0 $$pid 2>/dev/null || { echo "anvil could not start on port $(RPC_PORT) with $(DEMO_STATE) (see above)"; exit 1; }; \
+	    $(call port_free,$(RPC_PORT)) || break; sleep 0.2; \
+	  done; \
+	  kill -0 $$pid 2>/dev/null || { echo "anvil exited while starting on port $(RPC_PORT): not attaching to another chain"; exit 1; }; \
+	  $(call port_free,$(RPC_PORT)) && { echo "anvil did not answer on port $(RPC_PORT) within 10 s"; exit 1; }; \
+	  tournament serve explorer --rpc http://127.0.0.1:$(RPC_PORT) --deployments $(DEMO_OUT)/deployments \
+	    --artifacts $(DEMO_OUT)/work --port $(PORT)
 
 ## Benchmarks: prints figures and writes BENCHMARKS.md (ARGS=--quick for a smoke run).
 bench: $(STAMP_BUILD)

@@ -157,11 +157,13 @@ def test_tx_and_address_pages_decode_the_events(browser, explorer_url, settled_r
     row = next(r for r in report.stakes if r.model_id == settled_round.model_ids["good_a"])
     dom = browser.dom(f"{explorer_url}/tx/{row.tx_hash}")
     text = text_of(dom)
-    assert "StakeSettled" in text and "settle" in text and str(row.payout_wei) in text
+    assert "Settlement:" in text and "settle(" in text and f"{nmr(row.payout_wei)} NMR" in text
+    assert f'title="{row.payout_wei}' not in dom and f"= {row.payout_wei} wei" in html.unescape(dom), \
+        "amounts show in NMR, the exact wei only as a tooltip"
     assert f"/model/{row.model_id}" in links_of(dom) and f"/round/{settled_round.round_id}" in links_of(dom)
     dom = browser.dom(f"{explorer_url}/address/{row.owner}")
     text = text_of(dom)
-    assert f"/model/{row.model_id}" in links_of(dom) and "Deposited" in text and "1,000.0000" in text
+    assert f"/model/{row.model_id}" in links_of(dom) and "deposit" in text and "1,000.0000 NMR" in text
 
 
 def test_tampered_artifacts_show_fail_on_the_round_page(settled_round, tmp_path):
@@ -179,7 +181,7 @@ def test_tampered_artifacts_show_fail_on_the_round_page(settled_round, tmp_path)
 
 def test_proposal_tx_and_an_unproposed_round_render(settled_round, report):
     """The propose transaction decodes (tuple and bytes[] calldata); a round without results and
-    without artifacts renders with its phase and no verdict failure."""
+    without artifacts renders with its phase and a "pending" audit (nothing to audit yet)."""
     from tournament.chain.devchain import chain_now
 
     world = settled_round.world
@@ -196,5 +198,6 @@ def test_proposal_tx_and_an_unproposed_round_render(settled_round, report):
     response = client.get(f"/round/{next_round}")
     assert response.status_code == 200
     page = text_of(response.get_data(as_text=True))
-    assert "Open" in page and "No results proposed yet" in page and "PASS" in page
+    assert "Open" in page and "No results proposed yet" in page
+    assert "pending" in page and "PASS" not in page, "an open round with nothing to audit is not a green PASS"
     assert f"Round {next_round}" in text_of(client.get("/").get_data(as_text=True))

@@ -206,8 +206,8 @@ def test_staking_without_balance_is_refused_before_any_upload(deployed, world, t
 
 def test_contract_reverts_come_back_as_sentences(deployed, world):
     carol = client(deployed, world, deployed.keys[5])
-    with pytest.raises(ParticipantError, match=r"wallet holds 0 NMR but 1 NMR is needed"):
-        carol.withdraw(NMR)
+    with pytest.raises(ParticipantError, match=r"withdrawing 1 NMR: your tournament wallet holds 0 NMR; withdraw at most"):
+        carol.withdraw(NMR)     # checked before sending: a withdrawal needs no deposit advice
     with pytest.raises(ParticipantError, match="does not exist"):
         carol.unstake(99, 1)
     from tournament.chain.client import TransactionReverted

@@ -70,7 +70,8 @@ def test_a_model_fitted_on_one_regime_loses_in_the_opposite_regime(dataset):
 def test_generate_and_example_model_commands_write_valid_predictions(tmp_path):
     out = tmp_path / "data"
     run = subprocess.run([sys.executable, "-m", "tournament", "data", "generate", "--out", str(out),
-                          "--seed", "5", "--eras", "20", "--ids", "300", "--features", "10"],
+                          "--seed", "5", "--eras", "20", "--ids", "300", "--features", "10",
+                          "--targets-out", str(tmp_path / "operator")],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     for name in data.FILES.values():
@@ -83,13 +84,14 @@ def test_generate_and_example_model_commands_write_valid_predictions(tmp_path):
     assert "validation over" in run.stdout and "corr mean" in run.stdout
     result = validate_file(preds, data.read_live_ids(out / "live.parquet"))
     assert result.valid, result.message
-    targets = data.read_targets(out / "live_targets.parquet")
+    assert not any("target" in p.name for p in out.iterdir())  # the participant's folder holds no targets
+    targets = data.read_targets(tmp_path / "operator" / "live_targets.parquet")
     assert targets.index.equals(pd.Index(data.read_live_ids(out / "live_ids.csv")))
 
 
 def test_score_command_writes_one_row_per_model(tmp_path):
     ds = data.generate(seed=1, n_eras=4, n_ids=200, n_features=5)
-    data.write_dataset(ds, tmp_path)
+    data.write_dataset(ds, tmp_path, tmp_path / "operator")
     rng = np.random.default_rng(0)
     paths = []
     for k in range(3):
@@ -101,7 +103,7 @@ def test_score_command_writes_one_row_per_model(tmp_path):
     pd.DataFrame({"model": ["model_0", "model_1", "model_2", "broken"],
                   "stake": [1, 2, 3, 4]}).to_csv(tmp_path / "stakes.csv", index=False)
     run = subprocess.run([sys.executable, "-m", "tournament", "score", "--predictions", *paths,
-                          "--targets", str(tmp_path / "live_targets.parquet"),
+                          "--targets", str(tmp_path / "operator" / "live_targets.parquet"),
                           "--stakes", str(tmp_path / "stakes.csv"),
                           "--out", str(tmp_path / "scores.csv")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr

@@ -81,9 +81,9 @@ def test_rpc_url_without_scheme_is_one_line(cli):
 
 
 def test_deployment_without_a_contract_at_that_rpc(deployed, cli, tmp_path):
-    wrong = json.loads((Path(deployed.deployments_dir) / f"{deployed.deployment.chain_id}.json").read_text())
+    wrong = json.loads((Path(deployed.deployments_dir) / deployed.deployment.path_name).read_text())
     wrong["tournament"] = "0x000000000000000000000000000000000000dEaD"
-    (tmp_path / f"{deployed.deployment.chain_id}.json").write_text(json.dumps(wrong))
+    (tmp_path / deployed.deployment.path_name).write_text(json.dumps(wrong))
     line = assert_one_line_error(cli("admin", "show-config", env={"TOURNAMENT_DEPLOYMENTS": str(tmp_path)}),
                                  "no tournament at 0x000000000000000000000000000000000000dEaD on this RPC",
                                  f"(chain id {deployed.deployment.chain_id})", "wrong --rpc or --deployments?")

@@ -21,14 +21,11 @@ from web3.logs import DISCARD
 from tournament.chain.contracts import Deployment, nmr_contract, tournament_contract
 from tournament.chain.errors import TransactionReverted, abi_of, decode_revert, revert_data
 from tournament.chain.rpc import rpc
+from tournament.chain.token import token_binding
 
 __all__ = ["CHANGE_APPROVAL_SELECTOR", "Calls", "simulate"]
 
 # The legacy mainnet NMR's way to move a non-zero allowance (protocol.md, NMR token).
-CHANGE_APPROVAL_ABI = [{"type": "function", "name": "changeApproval", "stateMutability": "nonpayable",
-                        "inputs": [{"name": "_spender", "type": "address"}, {"name": "_oldValue", "type": "uint256"},
-                                   {"name": "_newValue", "type": "uint256"}],
-                        "outputs": [{"name": "", "type": "bool"}]}]
 CHANGE_APPROVAL_SELECTOR = function_signature_to_4byte_selector("changeApproval(address,uint256,uint256)")
 
 
@@ -128,8 +125,7 @@ class Calls:
 
     def change_approval(self, spender: str, old_wei: int, new_wei: int) -> Any:
         """The legacy mainnet NMR's changeApproval (check CHANGE_APPROVAL_SELECTOR is in its code)."""
-        legacy = self.w3.eth.contract(address=self.nmr.address, abi=CHANGE_APPROVAL_ABI)
-        return legacy.functions.changeApproval(spender, old_wei, new_wei)
+        return token_binding(self.w3, self.nmr.address).functions.changeApproval(spender, old_wei, new_wei)
 
     def withdraw_rewards(self, amount_wei: int, to: str) -> Any:
         return self.tournament.functions.withdrawRewards(amount_wei, to)

@@ -2,12 +2,14 @@
 
 Starts node_modules' anvil on a free loopback port with the block gas limit asked for (a
 realistic 36M by default), can dump its state on exit and reload it, and moves chain time
-(`evm_increaseTime` + `evm_mine`) so weekly rounds run in seconds. Real networks never use
-this module.
+(`evm_increaseTime` + `evm_mine`) so weekly rounds run in seconds. `HardhatNode` starts
+Hardhat's node (hardhat.config.js: chain id 31337, 36M gas, anvil's mnemonic) as a second
+client, optionally on an older hardfork. Real networks never use this module.
 """
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -103,6 +105,61 @@ class Anvil:
         self.stop()
 
 
+class HardhatNode:
+    """`hardhat node` (npm hardhat 2.x, node_modules) as a child process; like `Anvil`.
+
+    `hardfork` sets HARDHAT_HARDFORK for hardhat.config.js ("cancun" by default; "shanghai"
+    gives a chain the deploy must refuse). Started from the project root, where the config is.
+    """
+
+    def __init__(self, *, port: Optional[int] = None, hardfork: str = "cancun", log_path: Optional[Path] = None):
+        self.port = port or free_port()
+        self.hardfork = hardfork
+        self.log_path = log_path
+        self.process: Optional[subprocess.Popen] = None
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> HardhatNode:
+        binary = PROJECT_ROOT / "node_modules" / ".bin" / "hardhat"
+        if not binary.exists():
+            raise RuntimeError("hardhat not found in node_modules; run `npm ci` (package.json pins hardhat 2.x)")
+        env = dict(os.environ, HARDHAT_HARDFORK=self.hardfork, HARDHAT_DISABLE_TELEMETRY_PROMPT="true")
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen([str(binary), "node", "--hostname", "127.0.0.1", "--port", str(self.port)],
+                                        cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 5}))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hardhat node exited at start (code {self.process.returncode})")
+            try:
+                _ = w3.eth.chain_id  # any answer means the node is serving RPC
+                log.info("hardhat node ready on %s (%s)", self.rpc_url, self.hardfork)
+                return self
+            except Exception:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"hardhat node did not answer on {self.rpc_url} within {timeout_s}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> HardhatNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def increase_time(w3: Web3, seconds: int) -> int:
     """Moves chain time forward and mines a block; returns the new block timestamp."""
     w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
@@ -116,8 +173,10 @@ def set_next_timestamp(w3: Web3, timestamp: int) -> None:
 
 
 def fund_eth(w3: Web3, address: str, wei: int = 10**21) -> None:
-    """Gives an address ether for gas (anvil only)."""
-    w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+    """Gives an address ether for gas (anvil, or Hardhat's node)."""
+    answer = w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+    if isinstance(answer, dict) and answer.get("error"):
+        w3.provider.make_request(RPCEndpoint("hardhat_setBalance"), [address, hex(wei)])
 
 
 def set_automine(w3: Web3, enabled: bool) -> None:

@@ -529,6 +529,22 @@ class ChainReader:
                     for x in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"])))]
         return self._remember(key, read)
 
+    def raw_transaction(self, tx_hash: str) -> Optional[tuple[Any, Any]]:
+        """(transaction, receipt) as the node returns them, for pages that decode any contract's
+        input and logs (the NMR token's too); None when the node does not know the hash."""
+        from web3.exceptions import TransactionNotFound
+        try:
+            tx = rpc(lambda: self.w3.eth.get_transaction(HexStr(tx_hash)), f"reading transaction {tx_hash}")
+            receipt = rpc(lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)), f"reading receipt {tx_hash}")
+        except (TransactionNotFound, Web3RPCError, ValueError):
+            return None
+        return tx, receipt
+
+    def code_at(self, address: str) -> bytes:
+        """The runtime code at `address` at the pinned block (empty: no contract there)."""
+        checksummed = Web3.to_checksum_address(address)
+        return bytes(rpc(lambda: self.w3.eth.get_code(checksummed, self.block_number), f"reading the code at {address}"))
+
     def transaction(self, tx_hash: str) -> Optional[TxInfo]:
         """A mined transaction with its decoded tournament call and events; None if unknown."""
         from web3.exceptions import TransactionNotFound

@@ -62,8 +62,11 @@ def render_table(report: AuditReport) -> str:
 @click.option("--targets-source", "targets_source", default=None, metavar="URL_OR_FILE",
               help="The round's targets as their source publishes them (http(s) URL or file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
+              envvar="TOURNAMENT_CONFIRMATIONS",
+              help="Read the chain this many blocks below its head (a reorg cannot change what was audited).")
 def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | None, receipts_dir: Path | None,
-          targets_source: str | None, as_json: bool) -> None:
+          targets_source: str | None, as_json: bool, confirmations: int) -> None:
     """Recompute every score and payout of a round and compare them with the chain."""
     import requests
 
@@ -71,7 +74,6 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
     from tournament.auditor.verify import verify_round
     from tournament.chain.client import ChainError, Deployment, connect
     from tournament.chain.reader import ChainReader
-    from tournament.chain.rpc import chain_id
     from tournament.protocol.receipts import ReceiptError
 
     try:  # the local inputs first: a bad receipts folder or targets source fails before any RPC call
@@ -82,8 +84,9 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
         sys.exit(2)
     try:
         w3 = connect(rpc_url)
-        deployment = Deployment.load(chain_id(w3), deployments_dir)
-        reader = ChainReader(w3, deployment)   # one pinned block: the whole audit reads the chain as of it
+        deployment = Deployment.for_rpc(w3, deployments_dir)
+        # one pinned block, `confirmations` below the head: the whole audit reads the chain as of it
+        reader = ChainReader(w3, deployment, confirmations=confirmations)
         if not reader.round(round_id, with_opened_block=False).exists:
             raise FileNotFoundError(f"round {round_id} was never opened on chain {deployment.chain_id} "
                                     f"(tournament {deployment.tournament}); check --round and --rpc")

@@ -1,4 +1,10 @@
-"""`tournament data`: generate the synthetic dataset and run the example model."""
+"""`tournament data`: generate the synthetic dataset and run the example model.
+
+`data generate --out DIR` writes the participant's data folder (train, validation, live
+features, live ids); it never writes the live targets there. The operator of a local
+tournament gets them with `--targets-out OPERATOR_DIR` (another folder), as live_targets.parquet
+and targets.csv (`id,target`, what `tournament operator score --targets` reads).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,19 +24,26 @@ def data() -> None:
 @click.option("--eras", default=120, show_default=True, help="Number of eras (last one is live).")
 @click.option("--ids", default=1000, show_default=True, help="Ids per era.")
 @click.option("--features", default=40, show_default=True, help="Number of features.")
-def generate(out_dir: Path, seed: int, eras: int, ids: int, features: int) -> None:
-    """Write train, validation, live, live_targets (Parquet) and live_ids.csv."""
+@click.option("--targets-out", "targets_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="OPERATOR ONLY: a separate folder for the live targets (never the participant's --out).")
+def generate(out_dir: Path, seed: int, eras: int, ids: int, features: int, targets_dir: Path | None) -> None:
+    """Write train, validation, live (Parquet) and live_ids.csv; live targets only with --targets-out."""
     from tournament.data import synthetic as dataset
 
     try:
         ds = dataset.generate(seed=seed, n_eras=eras, n_ids=ids, n_features=features)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    paths = dataset.write_dataset(ds, out_dir)
+    if targets_dir is not None and targets_dir.resolve() == out_dir.resolve():
+        raise click.UsageError("--targets-out must be another folder than --out: "
+                               "the participant's data folder never holds targets")
+    paths = dataset.write_dataset(ds, out_dir, targets_dir)
     click.echo(f"train {len(ds.train):,} rows, validation {len(ds.validation):,} rows, "
                f"live {len(ds.live):,} ids, {len(ds.feature_names)} features")
     for key, path in paths.items():
-        click.echo(f"  {key:13s} {path}")
+        click.echo(f"  {key:16s} {path}")
+    if targets_dir is None:
+        click.echo("live targets not written (give --targets-out OPERATOR_DIR to keep them for the operator)")
 
 
 @data.command("example-model")

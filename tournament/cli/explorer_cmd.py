@@ -1,11 +1,21 @@
-"""`tournament serve explorer`: the read-only block-explorer pages of the tournament.
+"""`tournament serve explorer`: the auditor's explorer pages and the staking page, one site.
 
 A click command that tournament/cli/serve.py adds to the `serve` group; the Flask app
-(tournament.auditor.explorer.app) is imported only when the command runs.
+(tournament.auditor.explorer.app) is imported only when the command runs. Every mistake (an
+RPC that does not answer or is not a URL, no deployment for that chain, no contracts at the
+deployment's addresses, a port in use) ends in one line saying what to do.
 """
 from __future__ import annotations
 
+import socket
+
 import click
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1" if host in ("0.0.0.0", "") else host, port)) == 0
 
 
 @click.command("explorer")
@@ -15,27 +25,33 @@ import click
               help="Published artifacts: an operator work folder (rounds/<id>/artifacts), a folder of "
                    "<roundId>/ folders, or an http(s) base URL. Without it rounds show no audit of scores.")
 @click.option("--deployments", "deployments_dir", default=None, envvar="TOURNAMENT_DEPLOYMENTS",
-              help="Folder with <chainId>.json deployment files (default: ./deployments).")
+              help="Folder with <chainId>.json deployment files (default: ./deployments); verification "
+                   "files in <chainId>/ are listed on the contract page.")
 @click.option("--api", "submissions_url", default=None, envvar="TOURNAMENT_API",
               help="Submission API base URL, for uploads from the staking page (/stake).")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8600, show_default=True, type=int)
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535))
 def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, submissions_url: str | None,
              host: str, port: int) -> None:
-    """Serve the explorer (rounds, stakes, models, transactions, addresses, audit verdicts) and the
+    """Serve the explorer (rounds, audits, contract, transactions, addresses, search) and the
     staking page (/stake) on a production WSGI server (waitress)."""
     import waitress
 
     from tournament.auditor.explorer.app import create_app
     from tournament.chain.errors import ChainError
 
+    if _port_taken(host, port):
+        raise click.ClickException(f"port {port} on {host} is already in use: stop what runs there or pass --port")
     try:
         app = create_app(rpc_url, artifacts, deployments_dir, submissions_url=submissions_url)
-    except ChainError as error:
+    except (ChainError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"explorer on http://{host}:{port}/ and staking on http://{host}:{port}/stake/ "
                f"(chain {rpc_url}); Ctrl-C stops it")
-    waitress.serve(app, host=host, port=port, threads=8, channel_timeout=30, ident="tournament-explorer")
+    try:
+        waitress.serve(app, host=host, port=port, threads=8, channel_timeout=30, ident="tournament-explorer")
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

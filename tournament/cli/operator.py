@@ -1,7 +1,9 @@
 """`tournament operator ...`: the operator's round pipeline from the command line.
 
 Every command is a thin wrapper over `tournament.operator.pipeline.Operator`: it connects to the RPC,
-loads the deployment file for the chain id, loads the operator key (OPERATOR_KEY or
+loads the deployment file of the chain (chain id and genesis hash; its contracts checked at the
+RPC), takes the work folder's operator lock for that chain (one process at a time), loads the
+operator key (OPERATOR_KEY or
 --operator-keystore; --anvil-keys for a local chain), runs one step and prints one line per
 thing done. `propose` and `run` collect the oracle signatures over HTTP from the co-signers
 given with `--signer URL` (repeatable): the operator host holds no signer key. Signing with
@@ -83,6 +85,8 @@ class Settings:
     operator_keystore: Optional[str]
     anvil_keys: bool
     max_batch: Optional[int]
+    max_fee_gwei: Optional[float]
+    tx_gas_cap: Optional[int]
     signer_timeout: float
     signer_attempts: int
     signer_keystore: tuple[str, ...]
@@ -142,16 +146,27 @@ def _signature_source(s: Settings) -> Optional[SignatureSource]:
     return None  # propose says what is missing
 
 
-def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False) -> Operator:
+def make_operator(s: Settings, source: Optional[str] = None, need_signers: bool = False,
+                  lock: bool = True) -> Operator:
+    """The Operator for these options; `lock` takes the work folder's lock for this chain (every
+    command that may send transactions: two operators on one key replace each other's)."""
     from tournament.chain.client import connect, load_contracts
+    from tournament.operator.lock import OperatorLock
     from tournament.operator.pipeline import Operator
+    from tournament.operator.settle import DEFAULT_TX_GAS_CAP
     signatures = _signature_source(s) if need_signers else None
     w3 = connect(s.rpc)
     deployment, _, _ = load_contracts(w3, Path(s.deployments) if s.deployments else None)
+    if lock:
+        OperatorLock(Path(s.work), deployment.chain_id, deployment.tournament).acquire()   # released at exit
     template = getattr(s, "artifacts_url", None)
+    max_fee_gwei = getattr(s, "max_fee_gwei", None)
+    tx_gas_cap = DEFAULT_TX_GAS_CAP if getattr(s, "tx_gas_cap", None) is None else s.tx_gas_cap
     return Operator(w3, deployment, _operator_account(s), (), Path(s.work), source,
                     confirmations=s.confirmations, max_batch_leaves=s.max_batch, signatures=signatures,
-                    artifacts_url_for=(lambda round_id: template.format(round=round_id)) if template else None)
+                    artifacts_url_for=(lambda round_id: template.format(round=round_id)) if template else None,
+                    max_fee_per_gas_wei=None if max_fee_gwei is None else int(max_fee_gwei * 10**9),
+                    tx_gas_cap=tx_gas_cap)
 
 
 def common(fn):
@@ -173,6 +188,11 @@ def common(fn):
                           "--local-signer-keys)."),
         click.option("--max-batch", default=None, type=click.IntRange(1),
                      help="Cap on stakes per settle transaction (default: sized from measured gas)."),
+        click.option("--max-fee-gwei", default=None, type=click.FloatRange(min=0, min_open=True),
+                     help="Never pay more than this per gas (EIP-1559 maxFeePerGas); above it nothing is sent."),
+        click.option("--tx-gas-cap", default=None, type=click.IntRange(21_000),
+                     help="Most gas one transaction may use (settle batches are sized to it); "
+                          "default 16,777,216 (EIP-7825), or half the block if smaller."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -287,4 +307,21 @@ def run(round_id, targets, source, wait, max_wait, **options):
 @failures_exit
 def status(round_id, **options):
     """Show the round's phase, attempt, closed stakes and the operator's next action."""
-    click.echo(str(make_operator(Settings(**options)).next_action(round_id)))
+    click.echo(str(make_operator(Settings(**options), lock=False).next_action(round_id)))
+
+
+@operator.command()
+@click.option("--round", "round_id", required=True, type=click.IntRange(1))
+@click.option("--targets", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="The targets known so far: id,target (CSV or Parquet) for some of the live ids.")
+@click.option("--work", default="tournament-data", show_default=True, type=click.Path(file_okay=False),
+              help="Operator work folder (rounds/<id>/...).")
+@failures_exit
+def provisional(round_id, targets, work):
+    """Publish PROVISIONAL scores of a resolving round on the targets known so far (no chain, no payout)."""
+    import time
+
+    from tournament.operator.provisional import publish_provisional
+    path, rows = publish_provisional(work, round_id, targets, int(time.time()))
+    known = f"{rows[0].ids_scored}/{rows[0].ids_total} ids" if rows else "no stakes"
+    click.echo(f"round {round_id}: provisional scores of {len(rows)} stakes on {known} -> {path}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -31,13 +31,12 @@ class Settings:
     api: Optional[str]
     confirmations: int = 0
     _participant: object = None
+    _connection: Optional[tuple] = None
 
     def participant(self):
         """The Participant for these options (connects and loads the key once)."""
         if self._participant is None:
-            from tournament.chain.contracts import Deployment
             from tournament.chain.keys import load_account
-            from tournament.chain.rpc import chain_id, connect
             from tournament.participant.client import Participant
 
             with errors():
@@ -50,11 +49,40 @@ class Settings:
                             f"no key: pass --keystore FILE (create one with `tournament participant new-key FILE`) "
                             f"or put a private key in the environment variable {self.key_env}")
                     account = load_account(key_env=self.key_env)
-                w3 = connect(self.rpc)
-                deployment = Deployment.load(chain_id(w3), self.deployments)
+                w3, deployment = self.connection()
                 self._participant = Participant(w3, deployment, account, self.api,
                                                 confirmations=self.confirmations)
         return self._participant
+
+    def connection(self):
+        """(Web3, Deployment) for --rpc and --deployments, without a key (read-only commands)."""
+        from tournament.chain.contracts import Deployment
+        from tournament.chain.rpc import connect
+        from tournament.cli.errors import remember_contract
+
+        if self._connection is not None:
+            return self._connection
+        if not str(self.rpc).startswith(("http://", "https://")):
+            raise click.ClickException(f"RPC URL {self.rpc!r} must start with http:// or https://, "
+                                       "e.g. --rpc http://127.0.0.1:8545")
+        with errors():
+            w3 = connect(self.rpc)
+            # chain id + genesis pick the file; the code at both addresses and the token are checked
+            deployment = Deployment.for_rpc(w3, self.deployments)
+        remember_contract(deployment.tournament, deployment.chain_id)
+        self._connection = (w3, deployment)
+        return self._connection
+
+    def reader(self):
+        """A ChainReader at the head (minus --confirmations): the participant's if a key is given."""
+        from tournament.chain.reader import ChainReader
+        if self.has_key():
+            return self.participant().reader()
+        w3, deployment = self.connection()
+        return ChainReader(w3, deployment, confirmations=self.confirmations)
+
+    def has_key(self) -> bool:
+        return self.keystore is not None or bool(os.environ.get(self.key_env))
 
     def _password_env_if_set(self) -> Optional[str]:
         return self.password_env if os.environ.get(self.password_env) else None
@@ -101,6 +129,47 @@ def multiplier(text: str) -> int:
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 
 
+def nmr_column(amount_wei: Optional[int], width: int = 14, places: int = 4) -> str:
+    """An NMR amount rounded to `places` decimals, right-aligned in `width` characters."""
+    from tournament.protocol.units import format_nmr
+    return f"{format_nmr(amount_wei, places):>{width}}"
+
+
+# Group options (`tournament participant --rpc URL status`) are accepted after the subcommand
+# too (`tournament participant status --rpc URL`), as the operator's and the auditor's are.
+# There they default to None and override the group's value only when given.
+def _override(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    if value is not None and value != ():
+        settings = ctx.find_object(Settings)
+        if settings is not None:
+            setattr(settings, str(param.name), value)
+            settings._participant = None
+            settings._connection = None
+    return value
+
+
+def group_options(fn):
+    """The group's connection options, accepted after the subcommand as well."""
+    options = [
+        click.option("--rpc", default=None, expose_value=False, callback=_override, help="JSON-RPC URL of the chain."),
+        click.option("--deployments", default=None, expose_value=False, callback=_override,
+                     type=click.Path(file_okay=False, path_type=Path), help="Directory with <chainId>.json files."),
+        click.option("--keystore", default=None, expose_value=False, callback=_override,
+                     type=click.Path(dir_okay=False, path_type=Path), help="Encrypted keystore with your key."),
+        click.option("--password-env", default=None, expose_value=False, callback=_override,
+                     help="Environment variable holding the keystore password."),
+        click.option("--key-env", default=None, expose_value=False, callback=_override,
+                     help="Environment variable holding a hex private key."),
+        click.option("--api", default=None, expose_value=False, callback=_override,
+                     help="The operator's submission API URL."),
+        click.option("--confirmations", default=None, expose_value=False, callback=_override,
+                     type=click.IntRange(min=0), help="Read the chain this many blocks below its head."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @click.group("participant")
 @click.option("--rpc", default=DEFAULT_RPC, show_default=True, envvar="TOURNAMENT_RPC",
               help="JSON-RPC URL of the chain (env TOURNAMENT_RPC).")
@@ -114,7 +183,9 @@ yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for conf
               help="Environment variable holding a hex private key, used when no keystore is given.")
 @click.option("--api", envvar="TOURNAMENT_API", help="The operator's submission API URL (env TOURNAMENT_API).")
 @click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
-              envvar="TOURNAMENT_CONFIRMATIONS", help="Read the chain this many blocks below its head (reorg safety).")
+              envvar="TOURNAMENT_CONFIRMATIONS",
+              help="Reorg safety: read the chain this many blocks below its head, and wait this many blocks after "
+                   "each transaction (re-sent if a reorg drops it).")
 @click.pass_context
 def participant(ctx: click.Context, rpc: str, deployments: Optional[Path], keystore: Optional[Path],
                 password_env: str, key_env: str, api: Optional[str], confirmations: int) -> None:
@@ -124,6 +195,7 @@ def participant(ctx: click.Context, rpc: str, deployments: Optional[Path], keyst
 
 @participant.command("new-key")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@group_options
 @click.pass_obj
 def new_key(settings: Settings, path: Path) -> None:
     """Create a fresh key in an encrypted keystore at PATH (prints the address only)."""
@@ -139,6 +211,7 @@ def new_key(settings: Settings, path: Path) -> None:
 
 
 @participant.command("address")
+@group_options
 @click.pass_obj
 def address(settings: Settings) -> None:
     """Print the address of your key."""
@@ -148,6 +221,7 @@ def address(settings: Settings) -> None:
 @participant.command("create-model")
 @click.argument("name")
 @yes_option
+@group_options
 @click.pass_obj
 def create_model(settings: Settings, name: str, yes: bool) -> None:
     """Create a model named NAME owned by your key."""
@@ -162,12 +236,20 @@ def create_model(settings: Settings, name: str, yes: bool) -> None:
 @click.argument("amount", type=str)
 @click.option("--permit", is_flag=True, help="One transaction with an EIP-2612 permit instead of approve + deposit.")
 @yes_option
+@group_options
 @click.pass_obj
 def deposit(settings: Settings, amount: str, permit: bool, yes: bool) -> None:
     """Move AMOUNT NMR from your address into your tournament wallet."""
     from tournament.participant.client import format_nmr
     amount_wei = nmr_amount(amount)
     p = settings.participant()
+    if permit:
+        with errors():
+            has_permit = p.token_features().permit
+        if not has_permit:
+            click.echo(f"the token at {p.calls.nmr_address} has no permit (like the mainnet NMR): "
+                       "approving, then depositing instead")
+            permit = False
     confirm([f"deposit {format_nmr(amount_wei)} NMR from {p.address} into the tournament wallet"
              + (" (with a permit)" if permit else " (approve, then deposit)")], yes)
     with errors():
@@ -180,6 +262,7 @@ def deposit(settings: Settings, amount: str, permit: bool, yes: bool) -> None:
 @participant.command("withdraw")
 @click.argument("amount", type=str)
 @yes_option
+@group_options
 @click.pass_obj
 def withdraw(settings: Settings, amount: str, yes: bool) -> None:
     """Send AMOUNT NMR (or `all`) from your tournament wallet back to your address."""
@@ -205,6 +288,7 @@ def withdraw(settings: Settings, amount: str, yes: bool) -> None:
 @click.option("--live-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Validate against this live_ids.csv instead of the one the API publishes.")
 @yes_option
+@group_options
 @click.pass_obj
 def submit(settings: Settings, file: Path, round_id: int, model: str, stake: str, corr_mult: str, mmc_mult: str,
            live_ids: Optional[Path], yes: bool) -> None:
@@ -235,6 +319,7 @@ def submit(settings: Settings, file: Path, round_id: int, model: str, stake: str
 @click.option("--model", required=True, help="Model id or name.")
 @click.argument("amount", required=False)
 @yes_option
+@group_options
 @click.pass_obj
 def unstake(settings: Settings, round_id: int, model: str, amount: Optional[str], yes: bool) -> None:
     """Take AMOUNT NMR (default: all) of a stake back while the round is open."""
@@ -252,6 +337,7 @@ def unstake(settings: Settings, round_id: int, model: str, amount: Optional[str]
 
 
 @participant.command("status")
+@group_options
 @click.pass_obj
 def status(settings: Settings) -> None:
     """Balances, models, open stakes and stakes waiting for results."""
@@ -278,6 +364,7 @@ def status(settings: Settings) -> None:
 
 @participant.command("history")
 @click.option("--csv", "as_csv", is_flag=True, help="Machine-readable CSV (amounts in wei) instead of a table.")
+@group_options
 @click.pass_obj
 def history(settings: Settings, as_csv: bool) -> None:
     """Every settled round: stake, corr, mmc, payout, burned, cumulative earnings and return."""
@@ -303,3 +390,305 @@ def history(settings: Settings, as_csv: bool) -> None:
                    f"{format_nmr(r.stake_wei, 4):>12} {r.corr:>+9.5f} {r.mmc:>+9.5f} {format_nmr(r.payout_wei, 4):>12} "
                    f"{format_nmr(r.burned_wei, 4):>10} {format_nmr(r.cumulative_payout_wei, 4):>12} "
                    f"{r.cumulative_return:>+10.2%}")
+
+
+# ---------------------------------------------------------------------------- diagnostics (no chain)
+
+def _read_table(path: Path, what: str) -> Any:
+    from tournament.data.synthetic import read_id_table
+    try:
+        return read_id_table(path)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{path}: cannot read the {what} ({exc})") from None
+
+
+def _read_data(data_dir: Path, split: str) -> tuple[Any, list[str]]:
+    from tournament.data import synthetic as dataset
+    try:
+        frame = dataset.read_split(data_dir, split)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{data_dir}: cannot read {dataset.FILES[split]} ({type(exc).__name__}); "
+                                   "give the folder written by `tournament data generate`") from None
+    frame.index = frame.index.astype(str)
+    return frame, dataset.feature_names(frame)
+
+
+def _prediction_column(frame: Any, path: Path) -> Any:
+    for name in ("prediction", "meta_model"):
+        if name in frame.columns:
+            return frame[name]
+    raise click.ClickException(f"{path}: no prediction (or meta_model) column")
+
+
+@participant.command("diagnostics")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Data folder (`tournament data generate`): your ids are joined to its validation set.")
+@click.option("--meta-model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="id,prediction file to measure MMC against (default: the example model).")
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the SVG chart (default: FILE's name + .diagnostics.svg, next to it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@group_options
+@click.pass_obj
+def diagnostics(settings: Settings, file: Path, data_dir: Path, meta_model: Optional[Path], chart: Optional[Path],
+                as_json: bool) -> None:
+    """Per-era CORR, MMC, FNC, feature exposure and drawdown of your VALIDATION predictions in FILE."""
+    import json
+
+    import numpy as np
+
+    from tournament.data import example_model as em
+    from tournament.participant import charts
+    from tournament.participant import diagnostics as dg
+
+    predictions = _read_table(file, "predictions")
+    validation, features = _read_data(data_dir, "validation")
+    train, _ = _read_data(data_dir, "train")
+    try:
+        joined = dg.align(predictions, validation, features, name=file.name)
+        example = em.fit_ridge(train, features).predict(joined)
+        meta = None
+        meta_name = "example model"
+        if meta_model is not None:
+            meta_frame = _read_table(meta_model, "meta model")
+            column = _prediction_column(meta_frame, meta_model)
+            missing = joined.index.difference(meta_frame.index)
+            if len(missing):
+                raise dg.DiagnosticsError(f"{meta_model.name}: {len(missing)} of your ids have no meta-model value "
+                                          f"(e.g. {missing[0]})")
+            meta = column.loc[joined.index].astype(float).to_numpy()
+            meta_name = meta_model.name
+        report = dg.diagnose(joined, features, example, meta, meta_model_name=meta_name)
+    except dg.DiagnosticsError as exc:
+        raise click.ClickException(str(exc)) from None
+    eras = [r.era for r in report.per_era]
+    svg = charts.era_chart(
+        eras, {"cumulative CORR": [r.cumulative_corr for r in report.per_era],
+               "cumulative MMC": list(np.cumsum([r.mmc for r in report.per_era]))},
+        ("CORR per era", [r.corr for r in report.per_era]), title=f"{file.name}: validation diagnostics")
+    chart_path = chart or file.with_name(file.name + ".diagnostics.svg")
+    try:
+        chart_path.write_text(svg)
+    except OSError as exc:
+        raise click.ClickException(f"{chart_path}: cannot write the chart ({exc.strerror})") from None
+    if as_json:
+        out = report.as_dict()
+        out["chart"] = str(chart_path)
+        click.echo(json.dumps(out, indent=1, default=float))
+        return
+    click.echo(f"{file.name}: {report.ids:,} ids over {report.eras} validation eras")
+    click.echo(f"  {'':24} {'mean':>9} {'std':>8} {'sharpe':>8}")
+    for label, stats in (("CORR", report.corr), (f"MMC (vs {report.meta_model})", report.mmc),
+                         ("FNC (feature-neutral)", report.fnc)):
+        click.echo(f"  {label:24.24} {stats.mean:>+9.5f} {stats.std:>8.5f} {stats.sharpe:>+8.3f}")
+    click.echo(f"  max drawdown of cumulative CORR   {report.max_drawdown:.5f}")
+    click.echo(f"  feature exposure: max {report.max_feature_exposure:.4f}, RMS {report.rms_feature_exposure:.4f} "
+               f"(mean over eras; most exposed: {report.worst_feature})")
+    click.echo(f"  correlation with the example model {report.corr_with_example:+.4f}")
+    click.echo(f"  chart: {chart_path}")
+
+
+@participant.command("neutralize")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Data folder: FILE's ids are looked up in its validation set, then its live set.")
+@click.option("--proportion", default=0.5, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Share of the features' linear projection to remove (1 = fully neutral).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the neutralized id,prediction file (values in (0, 1), ranked per era).")
+@group_options
+@click.pass_obj
+def neutralize_cmd(settings: Settings, file: Path, data_dir: Path, proportion: float, out_path: Path) -> None:
+    """Remove PROPORTION of your predictions' linear exposure to the features, era by era."""
+    import pandas as pd
+
+    from tournament.participant import diagnostics as dg
+
+    predictions = _read_table(file, "predictions")
+    column = _prediction_column(predictions, file)
+    for split in ("validation", "live"):
+        frame, features = _read_data(data_dir, split)
+        if predictions.index.isin(frame.index).all():
+            break
+    else:
+        raise click.ClickException(f"{file.name}: its ids are neither all validation nor all live ids of {data_dir}")
+    rows = frame.loc[predictions.index]
+    eras = rows["era"].astype(str).to_numpy()
+    try:
+        values = pd.to_numeric(column, errors="raise").to_numpy(float)
+        neutral = dg.neutralize_by_era(values, rows[features].to_numpy(float), eras, proportion)
+    except (ValueError, dg.DiagnosticsError) as exc:
+        raise click.ClickException(f"{file.name}: {exc}") from None
+    ranked = dg.to_submission(neutral, eras)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"id": predictions.index, "prediction": ranked}).to_csv(out_path, index=False)
+    click.echo(f"neutralized {len(ranked):,} {split} predictions by {proportion:g} over {len(set(eras))} era(s) "
+               f"-> {out_path}")
+
+
+# ---------------------------------------------------------------------------- rounds and results
+
+@participant.command("rounds")
+@click.option("--all", "show_all", is_flag=True, help="Also settled rounds you had no stake in.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Newest rounds shown.")
+@click.option("--data-url", envvar="TOURNAMENT_DATA_URL",
+              help="Folder or URL of the live features (live.parquet) (env TOURNAMENT_DATA_URL).")
+@group_options
+@click.pass_obj
+def rounds_cmd(settings: Settings, show_all: bool, limit: int, data_url: Optional[str]) -> None:
+    """Rounds with their phase, close and resolve times (UTC), your stakes and the live data to download."""
+    from tournament.participant.client import format_time
+    from tournament.participant.rounds import list_rounds, live_data
+
+    reader = settings.reader()
+    owner = settings.participant().address if settings.has_key() else None
+    with errors():
+        rows = list_rounds(reader, owner, include_settled=show_all, limit=limit)
+    if not rows:
+        click.echo("no rounds opened yet")
+        return
+    click.echo(f"chain time {format_time(reader.now())}" + (f"; stakes of {owner}" if owner else
+                                                             "; give a key to see your stakes"))
+    click.echo(f"{'round':>6}  {'phase':<10} {'closes (UTC)':<21} {'resolves (UTC)':<21} {'models':>6} "
+               f"{'at risk NMR':>14} {'your stake NMR':>15}")
+    for r in rows:
+        mine = nmr_column(r.my_stake_wei, 15) if r.my_stakes else f"{'-':>15}"
+        click.echo(f"{r.round_id:>6}  {r.phase:<10} {format_time(r.close_time):<21} {format_time(r.resolve_time):<21} "
+                   f"{r.staked_count:>6} {nmr_column(r.total_at_risk_wei)} {mine}")
+        for s in r.my_stakes:
+            click.echo(f"{'':8}model {s.model_id} {s.model_name:<16.16} {nmr_column(s.amount_wei)} NMR  "
+                       f"corr {s.corr_mult / 100:g}x mmc {s.mmc_mult / 100:g}x  file {s.submission_hash[:12]}…")
+    open_rows = [r for r in rows if r.open]
+    if open_rows:
+        click.echo("\nlive data of the open rounds:")
+    for r in open_rows:
+        where = live_data(r, settings.api, data_url)
+        click.echo(f"  round {r.round_id}: live ids   {where.live_ids_url or '(give --api URL)'}"
+                   f"  (keccak256 must be {where.live_ids_hash})")
+        click.echo(f"  {'':{len(str(r.round_id)) + 8}}live features {where.live_features or '(give --data-url)'}")
+
+
+@participant.command("provisional")
+@click.option("--round", "round_id", required=True, type=int, help="Round number.")
+@click.option("--source", envvar="TOURNAMENT_PROVISIONAL", required=True,
+              help="Where the operator publishes them: its work folder, a base URL, or a URL with {round} "
+                   "(env TOURNAMENT_PROVISIONAL).")
+@click.option("--all", "show_all", is_flag=True, help="Every model of the round, not only yours.")
+@group_options
+@click.pass_obj
+def provisional_cmd(settings: Settings, round_id: int, source: str, show_all: bool) -> None:
+    """PROVISIONAL scores of a resolving round (targets known so far): never results, never payouts."""
+    import requests
+
+    from tournament.participant.client import format_time
+    from tournament.participant.rounds import ProvisionalError, parse_provisional, provisional_location
+
+    where = provisional_location(source, round_id)
+    if where.startswith(("http://", "https://")):
+        try:
+            answer = requests.get(where, timeout=30)
+        except requests.RequestException as exc:
+            raise click.ClickException(f"{where} did not answer ({type(exc).__name__}); check --source") from None
+        if answer.status_code == 404:
+            raise click.ClickException(f"no provisional scores of round {round_id} published at {where} yet")
+        if answer.status_code >= 400:
+            raise click.ClickException(f"{where}: HTTP {answer.status_code}")
+        raw = answer.content
+    else:
+        try:
+            raw = Path(where).read_bytes()
+        except OSError:
+            raise click.ClickException(f"no provisional scores of round {round_id} at {where} yet "
+                                       "(the operator publishes them with `tournament operator provisional`)") from None
+    try:
+        rows = parse_provisional(raw, round_id)
+    except ProvisionalError as exc:
+        raise click.ClickException(f"{where}: {exc}") from None
+    mine: Optional[set[int]] = None
+    if not show_all and settings.has_key():
+        mine = {m.model_id for m in settings.participant().models()}
+        rows = [r for r in rows if r.model_id in mine]
+    click.echo(f"PROVISIONAL scores of round {round_id}: NOT the round's results and NOT payouts; "
+               "they change as targets arrive")
+    if not rows:
+        click.echo("  none of your models" if mine is not None else "  no rows")
+        return
+    first = rows[0]
+    click.echo(f"as of {format_time(first.as_of)}, on {first.ids_scored:,} of {first.ids_total:,} live ids "
+               f"({first.ids_scored / first.ids_total:.0%}) with a known target")
+    click.echo(f"  {'model':>6} {'status':<9} {'corr (prov.)':>13} {'mmc (prov.)':>12}  note")
+    for r in rows:
+        corr = f"{r.corr:+.5f}" if r.corr is not None else "-"
+        mmc = f"{r.mmc:+.5f}" if r.mmc is not None else "-"
+        click.echo(f"  {r.model_id:>6} {r.status:<9} {corr:>13} {mmc:>12}  {r.message}")
+
+
+@participant.command("leaderboard")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="Rows shown.")
+@click.option("--csv", "as_csv", is_flag=True, help="Machine-readable CSV (amounts in wei).")
+@group_options
+@click.pass_obj
+def leaderboard_cmd(settings: Settings, limit: int, as_csv: bool) -> None:
+    """Every model's settled rounds: mean CORR and MMC per round, NMR earned, return, reputation."""
+    from tournament.participant.leaderboard import REPUTATION_ROUNDS, read_leaderboard
+
+    reader = settings.reader()
+    with errors():
+        rows = read_leaderboard(reader)
+    if as_csv:
+        click.echo("model_id,model_name,owner,rounds,invalid,refunded,mean_corr,mean_mmc,earned_wei,staked_wei,"
+                   "return,reputation")
+        for r in rows:
+            click.echo(f"{r.model_id},{r.model_name},{r.owner},{r.rounds},{r.invalid},{r.refunded},"
+                       f"{'' if r.mean_corr is None else repr(r.mean_corr)},{'' if r.mean_mmc is None else repr(r.mean_mmc)},"
+                       f"{r.earned_wei},{r.staked_wei},{r.return_ratio!r},{'' if r.reputation is None else repr(r.reputation)}")
+        return
+    if not rows:
+        click.echo("no settled stakes yet")
+        return
+    click.echo(f"{'#':>3} {'model':<22} {'rounds':>6} {'corr/round':>10} {'mmc/round':>10} {'NMR earned':>14} "
+               f"{'return':>8} {f'reputation ({REPUTATION_ROUNDS}r)':>17}")
+    dash = "-"
+    for rank, r in enumerate(rows[:limit], start=1):
+        extra = (f"  ({r.invalid} invalid)" if r.invalid else "") + (f"  ({r.refunded} refunded)" if r.refunded else "")
+        click.echo(f"{rank:>3} {str(r.model_id) + ' ' + r.model_name:<22.22} {r.rounds:>6} "
+                   f"{f'{r.mean_corr:+.5f}' if r.mean_corr is not None else dash:>10} "
+                   f"{f'{r.mean_mmc:+.5f}' if r.mean_mmc is not None else dash:>10} "
+                   f"{nmr_column(r.earned_wei)} {r.return_ratio:>+8.2%} "
+                   f"{f'{r.reputation:+.5f}' if r.reputation is not None else dash:>17}{extra}")
+
+
+@participant.command("watch")
+@click.option("--once", is_flag=True, help="Check once and exit (for cron) instead of polling.")
+@click.option("--notify", "notify_urls", multiple=True, metavar="APPRISE_URL",
+              help="Also send each notice there (apprise: json://host/path, mailtos://..., slack://...); repeatable.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path.home() / ".tournament" / "watch.json", show_default=True,
+              help="JSON file remembering the last block seen.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between checks.")
+@group_options
+@click.pass_obj
+def watch(settings: Settings, once: bool, notify_urls: tuple[str, ...], state_path: Path, interval: float) -> None:
+    """Tell you when a stake of your models is settled or refunded (stdout, and apprise URLs)."""
+    import time
+
+    from tournament.participant.notify import NotifyError, Watcher, apprise_sender
+
+    p = settings.participant()
+    senders = [lambda n: click.echo(f"{n.title}: {n.body}")]
+    try:
+        if notify_urls:
+            senders.append(apprise_sender(notify_urls))
+        watcher = Watcher(p.w3, p.deployment, p.address, state_path, senders, confirmations=settings.confirmations)
+        while True:
+            with errors():
+                notices = watcher.poll()
+            if once:
+                if not notices:
+                    click.echo("no new settlements or refunds")
+                return
+            time.sleep(interval)
+    except NotifyError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -37,13 +37,13 @@ def submissions(host: str, port: int, data_dir: Path, rpc: str, deployments: Opt
     """Receive signed prediction uploads; serve them to `collect` after each round closes."""
     from tournament.chain.contracts import Deployment
     from tournament.chain.errors import ChainError
-    from tournament.chain.rpc import chain_id, connect
+    from tournament.chain.rpc import connect
     from tournament.operator.submission_service.app import ApiSettings, create_app
     from tournament.operator.submission_service.app import serve as run
 
     try:
         w3 = connect(rpc)
-        deployment = Deployment.load(chain_id(w3), deployments)
+        deployment = Deployment.for_rpc(w3, deployments)
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
     app = create_app(ApiSettings(w3, deployment, data_dir, rounds_dir,

@@ -52,7 +52,6 @@ def serve(rpc: str, deployments: Optional[Path], submissions_url: str, targets_s
     from tournament.chain.client import ChainError, Deployment, connect
     from tournament.chain.keys import KeyLoadError, load_signer
     from tournament.chain.reader import ChainReader
-    from tournament.chain.rpc import chain_id
     from tournament.protocol.signing import SigningError
     from tournament.signer.app import create_app
     from tournament.signer.app import serve as run
@@ -64,7 +63,7 @@ def serve(rpc: str, deployments: Optional[Path], submissions_url: str, targets_s
         key = load_signer(keystore=keystore, password_env=password_env, password_file=password_file,
                           key_env=key_env, sign_command=sign_command, signer_address=signer_address)
         w3 = connect(rpc)
-        deployment = Deployment.load(chain_id(w3), deployments)
+        deployment = Deployment.for_rpc(w3, deployments)
         chain = Web3RoundReader(w3, deployment, confirmations)
         domain = chain.domain()
         signer_set = ChainReader(w3, deployment, confirmations=confirmations).signer_set()

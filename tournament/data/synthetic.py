@@ -9,7 +9,10 @@ sticky Markov chain, and come in opposite pairs (+u, -u, +v, -v). So a linear mo
 on many eras learns the stable part and reaches a mean era CORR of a few percent, while a
 model fitted on one regime loses money in the opposite one - the situation staking is about.
 Splits: train, validation and one live era whose targets are kept in a separate table,
-revealed at resolution. `generate` is pure; `write_dataset` / `read_*` are the file edges.
+revealed at resolution. The participant's data folder never holds the live targets:
+`write_dataset` writes them only into a separate, operator-only folder when one is given
+(`tournament data generate --targets-out DIR`). `generate` is pure; `write_dataset` /
+`read_*` are the file edges.
 """
 from __future__ import annotations
 
@@ -32,13 +35,17 @@ REGIME_SIGNAL = 0.06
 REGIME_STAY = 0.85          # probability an era keeps the previous era's regime
 N_FACTORS = 5               # hidden factors that correlate the features, like real data
 
-FILES = {
+FILES = {  # the participant's data folder
     "train": "train.parquet",
     "validation": "validation.parquet",
     "live": "live.parquet",
-    "live_targets": "live_targets.parquet",
     "live_ids": "live_ids.csv",
     "features": "features.json",
+}
+# Operator only, never in the participant's folder: the live era's targets.
+TARGET_FILES = {
+    "live_targets": "live_targets.parquet",
+    "live_targets_csv": "targets.csv",
 }
 
 
@@ -122,15 +129,32 @@ def generate(seed: int = 0, n_eras: int = 120, n_ids: int = 1000, n_features: in
 
 
 # --------------------------------------------------------------------------- file edges
-def write_dataset(dataset: Dataset, out_dir: str | Path) -> dict[str, Path]:
-    """Write the public files (Parquet tables, live ids CSV, features list) into out_dir."""
+class DataFolderError(ValueError):
+    """A data folder that would mix the participant's files with the operator's targets."""
+
+
+def write_dataset(dataset: Dataset, out_dir: str | Path, targets_dir: str | Path | None = None,
+                  ) -> dict[str, Path]:
+    """Write the public files (Parquet tables, live ids CSV, features list) into out_dir and,
+    only when `targets_dir` is given, the live targets (Parquet and `id,target` CSV) there.
+
+    `targets_dir` must be another folder than out_dir: the participant's folder never holds targets.
+    """
     out = Path(out_dir)
+    if targets_dir is not None and Path(targets_dir).resolve() == out.resolve():
+        raise DataFolderError(f"{targets_dir}: the live targets go to a separate operator-only folder, "
+                              "not into the participant's data folder")
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / v for k, v in FILES.items()}
     dataset.train.to_parquet(paths["train"])
     dataset.validation.to_parquet(paths["validation"])
     dataset.live.to_parquet(paths["live"])
-    dataset.live_targets.to_parquet(paths["live_targets"])
+    if targets_dir is not None:
+        hidden = Path(targets_dir)
+        hidden.mkdir(parents=True, exist_ok=True)
+        paths.update({k: hidden / v for k, v in TARGET_FILES.items()})
+        dataset.live_targets.to_parquet(paths["live_targets"])
+        dataset.live_targets.reset_index()[["id", "target"]].to_csv(paths["live_targets_csv"], index=False)
     pd.Series(dataset.live.index, name="id").to_csv(paths["live_ids"], index=False)
     paths["features"].write_text(json.dumps({"features": dataset.feature_names}, indent=1) + "\n")
     return paths

@@ -33,10 +33,6 @@ def utc(timestamp: int) -> str:
     return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _format_nmr(wei: int) -> str:
-    return format_nmr(wei, unit=True)
-
-
 def refund_open(chain: TournamentChain, round_id: int) -> tuple[bool, str]:
     """(whether refunds are open for the round now, the phase or the reason they are not)."""
     current = reads.phase(chain, round_id)
@@ -91,7 +87,7 @@ class RefundResult:
         if not self.refunded:
             return f"round {self.round_id}: nothing left to refund"
         total = sum(self.refunded.values())
-        return (f"round {self.round_id}: refunded {len(self.refunded)} stake(s), {_format_nmr(total)} "
+        return (f"round {self.round_id}: refunded {len(self.refunded)} stake(s), {format_nmr(total, unit=True)} "
                 f"in {len(self.transactions)} transaction(s)")
 
 

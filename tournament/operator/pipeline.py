@@ -37,7 +37,7 @@ from tournament.operator.chain_reads import RoundReads
 from tournament.operator.common import OperatorError, RoundStatus, StakeInfo
 from tournament.operator.context import StepContext
 from tournament.operator.round_folder import COLLECT_NAME
-from tournament.operator.settle import DEFAULT_BLOCK_GAS_FRACTION, Settler, check_settled, refund
+from tournament.operator.settle import DEFAULT_BLOCK_GAS_FRACTION, DEFAULT_TX_GAS_CAP, Settler, check_settled, refund
 from tournament.operator.signatures import LocalKeySigners, SignatureSource
 from tournament.operator.sources import SubmissionSource, open_source
 from tournament.protocol import artifacts as art
@@ -56,7 +56,9 @@ class Operator:
     `rounds/<roundId>/`; source is where committed files come from (FolderSource,
     HttpSource, a folder path or URL); artifacts_url_for(round_id), if given, is where the
     round's published artifacts folder is, told to the co-signers. hook(point) is called at
-    named points (tests inject crashes).
+    named points (tests inject crashes). `max_fee_per_gas_wei` caps every fee the operator
+    pays (nothing is sent above it); `tx_gas_cap` bounds one settlement batch's gas (besides
+    the share of the block), for chains whose per-transaction cap is below the block limit.
     """
 
     def __init__(self, w3: Web3, deployment: Deployment, operator_account: Optional[LocalAccount],
@@ -66,13 +68,14 @@ class Operator:
                  block_gas_fraction: float = DEFAULT_BLOCK_GAS_FRACTION, max_batch_leaves: Optional[int] = None,
                  receipt_timeout_s: float = 120.0, poll_s: float = 0.05,
                  signatures: Optional[SignatureSource] = None,
-                 artifacts_url_for: Optional[Callable[[int], str]] = None):
+                 artifacts_url_for: Optional[Callable[[int], str]] = None,
+                 max_fee_per_gas_wei: Optional[int] = None, tx_gas_cap: Optional[int] = DEFAULT_TX_GAS_CAP):
         self.w3 = w3
         self.deployment = deployment
         self.work_dir = Path(work_dir)
         if transactor is None and operator_account is not None:
             transactor = Transactor(w3, operator_account, confirmations=confirmations,
-                                    receipt_timeout_s=receipt_timeout_s)
+                                    receipt_timeout_s=receipt_timeout_s, max_fee_per_gas_wei=max_fee_per_gas_wei)
         reads = RoundReads(w3, deployment, lambda round_id: self.ctx.folder(round_id), confirmations)
         self.ctx = StepContext(w3, deployment, reads, Calls(w3, deployment), self.work_dir, transactor, hook, poll_s)
         self.source = open_source(source)
@@ -80,7 +83,7 @@ class Operator:
             signatures = LocalKeySigners(signer_accounts)   # dev/test only: this process holds the keys
         self.signatures = signatures
         self.artifacts_url_for = artifacts_url_for
-        self.settler = Settler(self.ctx, block_gas_fraction, max_batch_leaves)
+        self.settler = Settler(self.ctx, block_gas_fraction, max_batch_leaves, tx_gas_cap)
         self.poll_s = poll_s
 
     # -------------------------------------------------------------- what tests and tools read

@@ -28,11 +28,15 @@ from tournament.protocol.results import Leaf, ResultsTree, SettleBatch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BLOCK_GAS_FRACTION", "GAS_PROBE_LEAVES", "REFUND_BATCH", "Settler", "refund"]
+__all__ = ["DEFAULT_BLOCK_GAS_FRACTION", "DEFAULT_TX_GAS_CAP", "GAS_PROBE_LEAVES", "REFUND_BATCH", "Settler", "refund"]
 
 # Settlement batches use at most this share of the block gas limit: room for other users'
 # transactions and for estimates that drift between the estimate and the block.
 DEFAULT_BLOCK_GAS_FRACTION = 0.5
+# The most gas one transaction may use: EIP-7825 (Ethereum mainnet since Fusaka) caps it at 2^24
+# whatever the block's limit, and some L2s cap it below their block limit too. Batches are
+# sized to the smaller of this and the share of the block (--tx-gas-cap changes it).
+DEFAULT_TX_GAS_CAP = 2**24
 GAS_PROBE_LEAVES = 16
 REFUND_BATCH = 200
 
@@ -69,9 +73,10 @@ class Settler:
     """Settlement of one deployment's accepted rounds; remembers the gas of every batch it sent."""
 
     def __init__(self, ctx: StepContext, block_gas_fraction: float = DEFAULT_BLOCK_GAS_FRACTION,
-                 max_batch_leaves: int | None = None):
+                 max_batch_leaves: int | None = None, tx_gas_cap: int | None = DEFAULT_TX_GAS_CAP):
         self.ctx = ctx
         self.block_gas_fraction = block_gas_fraction
+        self.tx_gas_cap = tx_gas_cap
         self.max_batch_leaves = max_batch_leaves
         self.last_settle_gas: list[tuple[int, int]] = []   # (leaves, gasUsed) per batch sent
 
@@ -82,6 +87,8 @@ class Settler:
         """(leaves per batch, gas target) from two measured estimates: g(k) = base + k * per_leaf."""
         block_gas = self.ctx.chain.block_gas_limit
         target = int(block_gas * self.block_gas_fraction)
+        if self.tx_gas_cap:
+            target = min(target, int(self.tx_gas_cap))
         sender = self.ctx.sender()
         ordered = tree.batches(unsettled, len(unsettled))[0].leaves
         k = min(len(ordered), GAS_PROBE_LEAVES)
@@ -154,8 +161,15 @@ class Settler:
                     half = len(batch.leaves) // 2
                     queue[:0] = [tree.multiproof(batch.leaves[:half]), tree.multiproof(batch.leaves[half:])]
                     continue
+                gas_limit = min(target * 2, estimate * 6 // 5)
+                if self.tx_gas_cap:
+                    if estimate > self.tx_gas_cap:
+                        raise OperatorError(f"round {round_id}: settling model {batch.leaves[0].model_id} alone needs "
+                                            f"{estimate} gas, above the per-transaction cap of {self.tx_gas_cap} "
+                                            "(--tx-gas-cap); raise the cap to what the chain allows")
+                    gas_limit = min(gas_limit, int(self.tx_gas_cap))
                 receipt = ctx.transact(fn, f"settling {len(batch.leaves)} stakes of round {round_id}", round_id,
-                                       "settle:sent", gas=min(target * 2, estimate * 6 // 5))
+                                       "settle:sent", gas=gas_limit)
                 self.last_settle_gas.append((len(batch.leaves), int(receipt["gasUsed"])))
                 self._check_batch(round_id, receipt, batch.leaves, stakes, info)
                 sent += 1

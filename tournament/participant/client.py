@@ -31,6 +31,7 @@ from tournament.chain.calls import Calls
 from tournament.chain.contracts import Deployment
 from tournament.chain.errors import TransactionReverted
 from tournament.chain.reader import BlockSpec, ChainReader
+from tournament.chain.token import TokenFeatures, allowance_calls, detect_features
 from tournament.chain.transactor import Receipt, Transactor
 from tournament.chain.types import Status as LeafStatus
 from tournament.protocol import units as _units
@@ -253,8 +254,11 @@ class Participant:
         self.deployment = deployment
         self.account = account
         self.api_url = api_url.rstrip("/") if api_url else None
-        self.tx = transactor or Transactor(w3, account)
+        # Transactions wait for the same confirmations the reads keep below the head, and are
+        # re-checked (and re-sent) after that wait if a reorg took them out.
+        self.tx = transactor or Transactor(w3, account, confirmations=confirmations)
         self.calls = Calls(w3, deployment)
+        self._token_features: Optional[TokenFeatures] = None
         self.read_block = read_block        # status and history read at this block ...
         self.confirmations = confirmations  # ... or that many blocks below the head
         self._reader: Optional[ChainReader] = None
@@ -322,11 +326,21 @@ class Participant:
         return model_id
 
     # ---------------------------------------------------------------- wallet
+    def token_features(self) -> TokenFeatures:
+        """Whether the deployment's token has EIP-2612 permit and the legacy changeApproval (detected once)."""
+        if self._token_features is None:
+            self._token_features = detect_features(self.w3, self.calls.nmr_address, self.address,
+                                                   self.calls.tournament_address)
+        return self._token_features
+
     def deposit(self, amount_wei: int, permit: bool = False) -> str:
         """Moves NMR from this address into its tournament wallet; returns the deposit tx hash.
 
-        Without `permit`: approves exactly the missing allowance first (two transactions).
-        With `permit`: signs an EIP-2612 permit and deposits in one transaction.
+        Without `permit`: raises the allowance to the amount first if it is short, by the
+        token's rule (from zero: `approve`; from a leftover non-zero allowance: `changeApproval`
+        on the legacy NMR, else `approve(0)` then `approve`), then deposits.
+        With `permit`: signs an EIP-2612 permit and deposits in one transaction; a token without
+        permit (the mainnet NMR) is one clear error (the CLI then falls back to approve).
         """
         amount_wei = self._positive(amount_wei, "deposit")
         reader = self.reader()
@@ -336,12 +350,18 @@ class Participant:
                                    f"{format_nmr(held)} NMR; get NMR first")
         action = f"depositing {format_nmr(amount_wei)} NMR"
         if permit:
+            if not self.token_features().permit:
+                raise ParticipantError(f"the token at {self.calls.nmr_address} has no EIP-2612 permit (like the "
+                                       "mainnet NMR): deposit without --permit (approve, then deposit)")
             deadline = reader.now() + PERMIT_TTL_S
             v, r, s = self._sign_permit(reader, amount_wei, deadline)
             fn = self.calls.deposit_with_permit(amount_wei, deadline, v, r, s)
         else:
-            if reader.allowance_wei(self.address) < amount_wei:
-                self._send(self.calls.approve(amount_wei), f"approving {format_nmr(amount_wei)} NMR for the tournament")
+            allowance = reader.allowance_wei(self.address)
+            if allowance < amount_wei:
+                for call, description in allowance_calls(self.w3, self.token_features(), self.calls.tournament_address,
+                                                         allowance, amount_wei):
+                    self._send(call, f"{description} for the tournament")
             fn = self.calls.deposit(amount_wei)
         return self._send(fn, action)["transactionHash"].hex()
 
@@ -354,6 +374,12 @@ class Participant:
     def withdraw(self, amount_wei: int) -> str:
         """Sends free NMR from the tournament wallet back to this address."""
         amount_wei = self._positive(amount_wei, "withdraw")
+        balance = self.reader().wallet_balance_wei(self.address)
+        if amount_wei > balance:
+            # Not the contract's "deposit more first": more NMR in the wallet is not what a withdrawal needs.
+            raise ParticipantError(f"withdrawing {format_nmr(amount_wei)} NMR: your tournament wallet holds "
+                                   f"{format_nmr(balance)} NMR; withdraw at most that (`withdraw all`); staked NMR "
+                                   "comes back to the wallet when its round settles")
         receipt = self._send(self.calls.withdraw(amount_wei),
                              f"withdrawing {format_nmr(amount_wei)} NMR")
         return receipt["transactionHash"].hex()

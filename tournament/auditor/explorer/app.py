@@ -1,4 +1,4 @@
-"""The read-only tournament explorer: rounds, stakes, models, transactions and addresses as web pages.
+"""The read-only tournament explorer: an auditor's tool over the chain and the published artifacts.
 
 A small Flask app rendered on the server (Jinja templates in `explorer/templates`, no
 JavaScript, no CDN: it works offline on a laptop). It reads only public data: the
@@ -8,53 +8,52 @@ what `tournament audit` says. Every request pins one `ChainReader` at the head (
 get_block); everything a page shows is read at that block and cached until the next block,
 so a page reloaded without a new block costs one call, and audits (which rescore the round)
 are recomputed only when the chain moved.
+
+Pages: `/` rounds (honest phases, audit labels; a round that cannot be read is shown as failed
+next to the others), `/round/<id>` (stakes, INVALID reasons, findings, artifact downloads at
+`/round/<id>/artifacts/<path>`), `/model/<id>`, `/tx/<hash>` (decoded call, NMR transfers, a
+settlement as one table), `/address/<addr>` (every deposit, stake, settlement, refund and
+withdrawal), `/contract` (configuration, roles, signers, pool, accounted NMR, burn entry point,
+pause and clock, verification files), `/search?q=`. What the pages say is decided in
+`explorer/pages.py` (pure) from what `explorer/reads.py` reads.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any, Optional
 
-from flask import Flask, abort, render_template
+from flask import Flask, abort, redirect, render_template, request, send_file
 from web3 import Web3
 
 from tournament.auditor.audit import AuditReport, ChainView, read_artifacts, read_chain_view, verify_round
+from tournament.auditor.explorer.pages import (
+    RoundStatus,
+    cell,
+    classify_query,
+    duration,
+    nmr,
+    nmr_exact,
+    round_status,
+    score,
+    short,
+    utc,
+)
+from tournament.auditor.explorer.reads import read_address, read_contract, read_tx, verification_folder
 from tournament.chain.contracts import Deployment
-from tournament.chain.errors import PHASES
+from tournament.chain.errors import PHASES, ChainError
 from tournament.chain.events import LogScanner
 from tournament.chain.reader import ChainReader
 from tournament.chain.types import EventLog, Status
-from tournament.protocol import units
+from tournament.protocol.constants import MANIFEST_NAME, SCORES_NAME
+from tournament.protocol.tables import TablesError, read_table
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-def nmr(amount_wei: Optional[int], digits: int = 4) -> str:
-    """Wei as NMR with `digits` decimals, exact (no floats), '-' when unknown."""
-    return units.format_nmr(amount_wei, digits, grouping=True)
-
-
-def score(nanos: Optional[int]) -> str:
-    return "-" if nanos is None else f"{nanos / 1e9:+.6f}"
-
-
-def utc(timestamp: Optional[int]) -> str:
-    """A chain timestamp as a UTC date and time (the chain clock, which the demo moves)."""
-    if not timestamp:
-        return "-"
-    from datetime import datetime
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def short(text: str, keep: int = 10) -> str:
-    text = str(text)
-    return text if len(text) <= keep + 4 else f"{text[:keep]}…{text[-4:]}"
 
 
 @dataclass
@@ -176,46 +175,151 @@ class ExplorerData:
                                              for e in self.events("ModelCreated")})
 
 
+@dataclass
+class RoundEntry:
+    """One round as the pages show it: its chain view and audit, or why it could not be read."""
+
+    id: int
+    view: Optional[ChainView]
+    report: Optional[AuditReport]
+    source: str
+    status: RoundStatus
+    error: str = ""
+
+    @property
+    def s(self) -> dict:
+        return self.report.summary if self.report else {}
+
+
+def audit_entry(data: ExplorerData, round_id: int) -> RoundEntry:
+    """The round's audit, or a failed entry: one bad round (unreadable artifacts or chain data, a
+    bug) is shown as failed with the reason, and every other round is still served."""
+    try:
+        view, report, source = data.audit(round_id)
+    except Exception as error:  # never let one round break a page: the reason is shown instead
+        log.exception("round %s could not be audited", round_id)
+        reason = f"{type(error).__name__}: {error}"
+        return RoundEntry(round_id, None, None, "", round_status(None, None, reason), reason)
+    return RoundEntry(round_id, view, report, source, round_status(view, report, has_artifacts=bool(source)))
+
+
+def artifacts_folder(artifacts: Optional[str], round_id: int) -> Optional[Path]:
+    """The local folder holding round `round_id`'s artifacts, found as `read_artifacts` finds it
+    (the folder itself, `rounds/<id>/artifacts`, or `<id>/`); None for an http(s) source or none."""
+    if not artifacts or str(artifacts).startswith(("http://", "https://")):
+        return None
+    base = Path(artifacts)
+    for candidate in (base, base / "rounds" / str(round_id) / "artifacts", base / str(round_id)):
+        if (candidate / MANIFEST_NAME).is_file():
+            return candidate
+    return None
+
+
+def artifact_files(artifacts: Optional[str], round_id: int) -> list[dict]:
+    """[{path, size, href}] of the round's published files: links to this explorer for a local folder,
+    to the publisher for an http(s) source (its manifest names the files)."""
+    folder = artifacts_folder(artifacts, round_id)
+    if folder is not None:
+        return [{"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size,
+                 "href": f"/round/{round_id}/artifacts/{p.relative_to(folder).as_posix()}"}
+                for p in sorted(folder.rglob("*")) if p.is_file()]
+    if artifacts and str(artifacts).startswith(("http://", "https://")):
+        base = str(artifacts).rstrip("/")
+        return [{"path": MANIFEST_NAME, "size": None, "href": f"{base}/{MANIFEST_NAME}"}]
+    return []
+
+
+def invalid_reasons(folder: Optional[Path]) -> dict[int, str]:
+    """{model_id: message} of the published scores table (the reason of every INVALID stake)."""
+    if folder is None or not (folder / SCORES_NAME).is_file():
+        return {}
+    try:
+        columns = read_table((folder / SCORES_NAME).read_bytes(), SCORES_NAME, ("model_id", "status", "message"))
+        return {int(float(m)): str(msg or "") for m, status, msg in
+                zip(columns["model_id"], columns["status"], columns["message"]) if str(status).strip() == "INVALID"}
+    except (TablesError, ValueError, TypeError, OSError) as error:   # the audit reports the table itself
+        log.info("scores table unreadable: %s", error)
+        return {}
+
+
+def send_inside(folder: Path, path: str) -> Any:
+    """`folder/path` as a download, only when it really lies inside `folder` (no `..`, no absolute
+    path, no symlink out of it); 404 otherwise."""
+    root = folder.resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        abort(404, f"{path} is not a published file")
+    return send_file(target, as_attachment=True, download_name=target.name)
+
+
+def check_deployed(w3: Web3, deployment: Deployment) -> None:
+    """The deployment's contracts must exist at this RPC: a restarted dev chain without its state, or
+    another chain with the same id, would otherwise show empty pages as if nothing had happened."""
+    from tournament.chain.contracts import verify_deployment
+
+    verify_deployment(w3, deployment)
+
+
 def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, deployments_dir: Optional[str] = None,
                *, w3: Optional[Web3] = None, submissions_url: Optional[str] = None) -> Flask:
     """The explorer app for the tournament deployed on the chain at `rpc_url`, with the staking
     web app (tournament.webapp) under /stake: auditors and participants use one site."""
-    from tournament.chain.rpc import chain_id, connect
+    from tournament.chain.rpc import connect
 
     if w3 is None:
         if not rpc_url:
             raise ValueError("the explorer needs an RPC URL (or a connected w3)")
+        if not str(rpc_url).startswith(("http://", "https://")):
+            raise ValueError(f"RPC URL {rpc_url!r} must start with http:// or https://, e.g. http://127.0.0.1:8545")
         w3 = connect(rpc_url)
-    deployment = Deployment.load(chain_id(w3), Path(deployments_dir) if deployments_dir else None)
+    deployment = Deployment.for_rpc(w3, Path(deployments_dir) if deployments_dir else None, verify=False)
+    check_deployed(w3, deployment)
+    deployment_folder = Deployment.path_for(deployment.chain_id, Path(deployments_dir) if deployments_dir else None).parent
     data = ExplorerData(w3, deployment, artifacts)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC))
     app.config["EXPLORER"] = data
     from tournament.webapp import create_blueprint
 
     app.register_blueprint(create_blueprint(w3, deployment, submissions_url=submissions_url), url_prefix="/stake")
-    app.jinja_env.filters.update(nmr=nmr, score=score, short=short, utc=utc)
+    app.jinja_env.filters.update(nmr=nmr, nmr_exact=nmr_exact, score=score, short=short, utc=utc, duration=duration,
+                                 cell=cell)
     app.jinja_env.globals.update(deployment=deployment, chain_id=deployment.chain_id)
 
+    def rounds_known() -> list[int]:
+        return data.round_ids()
+
     @app.route("/")
-    def index():
-        rounds = []
-        for round_id in data.round_ids():
-            view, report, source = data.audit(round_id)
-            rounds.append({"id": round_id, "view": view, "report": report, "s": report.summary,
-                           "artifacts": bool(source)})
+    def index() -> str:
+        rounds = [audit_entry(data, round_id) for round_id in rounds_known()]
         return render_template("index.html", rounds=rounds, title="Rounds")
 
     @app.route("/round/<int:round_id>")
     def round_page(round_id: int) -> str:
-        if round_id not in data.round_ids():
+        if round_id not in rounds_known():
             abort(404, f"round {round_id} was never opened")
-        view, report, source = data.audit(round_id)
+        entry = audit_entry(data, round_id)
+        folder = artifacts_folder(artifacts, round_id)
+        files = artifact_files(artifacts, round_id)
+        if entry.view is None or entry.report is None:
+            return render_template("round.html", entry=entry, view=None, report=None, files=files,
+                                   title=f"Round {round_id}")
+        view, report = entry.view, entry.report
         proposal = view.accepted
         signer_set = view.signer_sets.get(proposal.signer_set_version) if proposal else None
-        names = data.model_names()
-        return render_template("round.html", view=view, report=report, s=report.summary, proposal=proposal,
-                               signer_set=signer_set, source=source, names=names, title=f"Round {round_id}",
-                               round_findings=report.findings_for(None))
+        reasons = invalid_reasons(folder)
+        for row in report.stakes:
+            if row.status == "INVALID" and not reasons.get(row.model_id) and row.message:
+                reasons[row.model_id] = row.message   # recomputed when the table gives none
+        return render_template("round.html", entry=entry, view=view, report=report, s=report.summary,
+                               proposal=proposal, signer_set=signer_set, source=entry.source,
+                               names=data.model_names(), reasons=reasons, files=files, title=f"Round {round_id}")
+
+    @app.route("/round/<int:round_id>/artifacts/<path:path>")
+    def artifact_download(round_id: int, path: str) -> Any:
+        folder = artifacts_folder(artifacts, round_id)
+        if folder is None:
+            abort(404, f"round {round_id} has no published artifacts here")
+        return send_inside(folder, path)
 
     @app.route("/model/<int:model_id>")
     def model_page(model_id: int) -> str:
@@ -225,9 +329,15 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
         name, owner = names[model_id]
         points: list[ModelPoint] = []
         stakes = []
+        unreadable = []
         cumulative = 0
-        for round_id in sorted(data.round_ids()):
-            view = data.chain_view(round_id)
+        for round_id in sorted(rounds_known()):
+            try:
+                view = data.chain_view(round_id)
+            except Exception as error:  # one unreadable round leaves the others on the page
+                log.exception("round %s unreadable for model %s", round_id, model_id)
+                unreadable.append((round_id, f"{type(error).__name__}: {error}"))
+                continue
             stake = view.stakes.get(model_id)
             if stake is None:
                 continue
@@ -246,50 +356,84 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
             points.append(point)
             stakes.append((point, stake))
         return render_template("model.html", model_id=model_id, name=name, owner=owner, rows=stakes,
-                               chart=build_chart(points), total=cumulative, title=f"Model {model_id} {name}")
+                               chart=build_chart(points), total=cumulative, unreadable=unreadable,
+                               title=f"Model {model_id} {name}")
 
     @app.route("/tx/<tx_hash>")
     def tx_page(tx_hash: str) -> str:
-        info = data.reader().transaction(tx_hash) if _is_tx_hash(tx_hash) else None
-        if info is None:
+        page = read_tx(data.reader(), "0x" + tx_hash.lower().removeprefix("0x")) if _is_tx_hash(tx_hash) else None
+        if page is None:
             abort(404, f"transaction {tx_hash} not found on this chain")
-        call = {"name": info.call[0], "params": {k: _plain(v) for k, v in info.call[1].items()}} if info.call else None
-        decoded = [{"name": e.name, "args": {k: _plain(v) for k, v in e.args.items()}, "log_index": e.log_index}
-                   for e in info.events]
-        return render_template("tx.html", tx={"from": info.sender, "to": info.to},
-                               receipt={"blockNumber": info.block_number, "status": info.status,
-                                        "gasUsed": info.gas_used},
-                               call=call, events=decoded, tx_hash=info.tx_hash, title=f"Transaction {short(tx_hash)}")
+        names = data.model_names()
+        return render_template("tx.html", tx=page, names=names, title=f"Transaction {short(page.tx_hash)}")
 
     @app.route("/address/<address>")
-    def address_page(address: str) -> str:
+    def address_page(address: str) -> Any:
         if not Web3.is_address(address):
             abort(404, f"{address} is not an address")
         address = Web3.to_checksum_address(address)
-        models = [(m, n) for m, (n, o) in sorted(data.model_names().items()) if o.lower() == address.lower()]
-        balances = data.reader().balances(address)
-        balance, token_balance = balances.wallet_wei, balances.nmr_wei
-        flow_events = sorted(data.events("Deposited", owner=address) + data.events("Withdrawn", owner=address),
-                             key=lambda e: (e.block_number, e.log_index))
-        flows = [{"kind": e.name, "amount": int(e.args["amount"]), "tx": e.tx_hash, "block": e.block_number}
-                 for e in flow_events]
-        settled = [e for e in data.events("StakeSettled", owner=address)]
-        return render_template("address.html", address=address, models=models, balance=balance,
-                               token_balance=token_balance, flows=flows, settled=settled,
-                               is_signer=address in sum((s.signers for s in _signer_sets(data)), []),
-                               title=f"Address {short(address)}")
+        if address.lower() in (deployment.tournament.lower(), deployment.nmr.lower()):
+            return redirect(f"/contract#{'nmr' if address.lower() == deployment.nmr.lower() else 'tournament'}")
+        info = read_address(data.reader(), address)
+        return render_template("address.html", a=info, names=data.model_names(), title=f"Address {short(address)}")
+
+    @app.route("/contract")
+    def contract_page() -> str:
+        info = read_contract(data.reader(), deployment_folder)
+        return render_template("contract.html", c=info, title="Tournament contract")
+
+    @app.route("/contract/files/<path:path>")
+    def contract_file(path: str) -> Any:
+        folder = verification_folder(deployment_folder, deployment.chain_id)
+        if folder is None:
+            abort(404, "this deployment folder has no verification files")
+        return send_inside(folder, path)
+
+    @app.route("/search")
+    def search() -> Any:
+        text = (request.args.get("q") or "").strip()
+        if not text:
+            return render_template("search.html", q="", results=[], title="Search")
+        query = classify_query(text)
+        if query.address:
+            return redirect(f"/address/{Web3.to_checksum_address(query.address.lower())}")
+        if query.tx_hash:
+            if read_tx(data.reader(), query.tx_hash) is not None:
+                return redirect(f"/tx/{query.tx_hash}")
+            return render_template("search.html", q=text, results=[], title="Search",
+                                   message=f"no transaction {short(query.tx_hash)} on this chain "
+                                           "(a 32-byte hash that is not a transaction: try a round or model page)")
+        results: list[dict] = []
+        names = data.model_names()
+        if query.number is not None:
+            if not query.model_only and query.number in rounds_known():
+                results.append({"kind": "round", "href": f"/round/{query.number}", "text": f"Round {query.number}"})
+            if not query.round_only and query.number in names:
+                name, owner = names[query.number]
+                results.append({"kind": "model", "href": f"/model/{query.number}",
+                                "text": f"Model {query.number} {name}", "owner": owner})
+        if query.name:
+            needle = query.name.lower()
+            matches = sorted(((m, n, o) for m, (n, o) in names.items() if needle in n.lower()),
+                             key=lambda x: (x[1].lower() != needle, x[0]))
+            results += [{"kind": "model", "href": f"/model/{m}", "text": f"Model {m} {n}", "owner": o}
+                        for m, n, o in matches[:100]]
+        if len(results) == 1:
+            return redirect(results[0]["href"])
+        return render_template("search.html", q=text, results=results, title="Search",
+                               message="" if results else f"nothing matches {text!r}: search an address, a "
+                                                          "transaction hash, a round, a model id or name")
 
     @app.errorhandler(404)
-    def not_found(error):
+    def not_found(error: Any) -> Any:
         return render_template("error.html", message=getattr(error, "description", str(error)), title="Not found"), 404
 
+    @app.errorhandler(ChainError)
+    def chain_down(error: ChainError) -> Any:
+        return render_template("error.html", message=f"the chain could not be read: {error}",
+                               title="Chain unavailable"), 502
+
     return app
-
-
-def _signer_sets(data: ExplorerData) -> list:
-    from tournament.auditor.audit import SignerSetView
-
-    return [SignerSetView(s.version, list(s.signers), s.threshold) for s in data.reader().signer_sets().values()]
 
 
 def _is_tx_hash(text: str) -> bool:
@@ -297,18 +441,5 @@ def _is_tx_hash(text: str) -> bool:
     return len(body) == 64 and all(c in "0123456789abcdefABCDEF" for c in body)
 
 
-def _plain(value: Any) -> Any:
-    """Event and calldata values as text a page can show."""
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    if hasattr(value, "hex") and not isinstance(value, (str, int)):
-        text = value.hex()
-        return text if text.startswith("0x") else "0x" + text
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-__all__ = ["ExplorerData", "PHASES", "build_chart", "create_app", "nmr"]
+__all__ = ["ExplorerData", "PHASES", "RoundEntry", "artifacts_folder", "audit_entry", "build_chart", "create_app",
+           "invalid_reasons", "nmr"]

@@ -325,7 +325,7 @@ class SubmissionService:
             raise ApiError(400, result.message)
         record = self.store.record(upload.round_id, upload.model_id, raw, uploader=signer,
                                    signature=upload.signature, expiry=upload.expiry)
-        return jsonify({**record.as_json(), "status": "stored", "predictions": int(len(result.predictions or ())),
+        return jsonify({**record.as_json(), "status": "stored", "predictions": (0 if result.predictions is None else int(len(result.predictions))),
                         "receipt": self.receipt(upload, now)}), 201
 
     # ---------------------------------------------------------------- handlers
