@@ -56,6 +56,7 @@ def service(deployed, tmp_path_factory):
     yield url
     process.terminate()
     process.wait(timeout=10)
+    process.stderr.close()
 
 
 def test_cli_from_new_key_to_withdrawal(deployed, service, tmp_path):
