@@ -21,12 +21,12 @@ from tournament.chain.client import Transactor, deploy_contract, nmr_contract, t
 from tournament.chain.deploy import deploy_tournament
 from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
 from tournament.chain.keys import anvil_test_accounts
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.merkle import StandardMerkleTree
 from tournament.protocol.results import SCORED, Leaf, ResultsTree
 from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
 
 log = logging.getLogger(__name__)
-NMR = 10**18
 DAY = 86_400
 
 

@@ -19,11 +19,11 @@ import pytest
 from eth_hash.auto import keccak
 
 from tournament.chain.devchain import chain_now, increase_time
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.round_scoring import RoundInputs, StakeAtClose, score_round
 from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
 from tournament.protocol.submissions import submission_hash
 
-NMR = 10**18
 ROUND_ID = 1
 N_IDS = 300
 

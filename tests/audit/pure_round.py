@@ -16,11 +16,11 @@ from eth_hash.auto import keccak
 
 from tournament.auditor.views import ArtifactsView, ChainView, ProposalView, SettledView, SignerSetView, StakeView
 from tournament.protocol import payout as payout_math
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.receipts import SignedReceipt
 from tournament.protocol.round_scoring import RoundInputs, RoundScoring, StakeAtClose, score_round
 from tournament.protocol.signing import Domain, Results, UploadReceipt, sign_receipt, sign_results
 
-NMR = 10**18
 ROUND_ID = 5
 N_IDS = 300
 CHAIN_ID = 31337

@@ -10,9 +10,9 @@ from eth_hash.auto import keccak
 from tournament.auditor.readers import read_chain_view
 from tournament.auditor.verify import verify_round
 from tournament.chain.devchain import chain_now
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.constants import Phase
 
-NMR = 10**18
 ROUND_ID = 40
 
 

@@ -20,8 +20,8 @@ from tournament.chain.errors import ChainError
 from tournament.chain.events import LogScanner, is_log_limit_error
 from tournament.chain.reader import ChainReader, chain_time
 from tournament.chain.types import Phase
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 
-NMR = 10**18
 DAY = 86_400
 STAKES = int(os.environ.get("READER_TEST_STAKES", "2000"))  # 10000 measured once (see the reader's docstring)
 # 1 get_block (the pin) + 1 batch (getRound + phase) + eth_getLogs (RoundOpened search, the round's

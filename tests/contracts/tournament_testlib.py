@@ -18,10 +18,10 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_selector, keccak
 
+from tournament.protocol.constants import WEI_PER_NMR as NMR_WEI
 from tournament.protocol.results import Leaf, ResultsTree, build_leaves
 from tournament.protocol.signing import Domain, Results, sign_results
 
-NMR_WEI = 10**18
 DAY = 86_400
 TOTAL_SUPPLY_WEI = 11_000_000 * NMR_WEI
 ZERO_ADDRESS = "0x" + "00" * 20

@@ -29,8 +29,8 @@ from tournament.chain.token import token_binding
 from tournament.chain.transactor import Transactor
 from tournament.operator.pipeline import Operator
 from tournament.participant.client import Participant
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 
-NMR = 10**18
 DAY = 86_400
 KEYS = anvil_test_accounts(10)
 

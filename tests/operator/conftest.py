@@ -21,9 +21,9 @@ from tournament.chain.devchain import chain_now, fund_eth, increase_time
 from tournament.operator.pipeline import Operator
 from tournament.protocol import payout as payout_math
 from tournament.protocol import scoring
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 
 DAY = 86_400
-NMR = 10**18
 N_IDS = 120
 
 

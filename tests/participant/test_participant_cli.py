@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from tournament.chain.devchain import free_port, fund_eth, increase_time
 from tournament.cli.main import main
 from tournament.operator.open_round import live_ids_hash
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.signing import Domain, Results, sign_results
 
-NMR = 10**18
 DAY = 86_400
 IDS = [f"c{k:04d}" for k in range(150)]
 LIVE_IDS_CSV = ("id\n" + "\n".join(IDS) + "\n").encode()  # round 1's published file; (v2) its keccak is on-chain
@@ -56,6 +56,7 @@ def service(deployed, tmp_path_factory):
     yield url
     process.terminate()
     process.wait(timeout=10)
+    process.stderr.close()
 
 
 def test_cli_from_new_key_to_withdrawal(deployed, service, tmp_path):

@@ -28,10 +28,10 @@ from tournament.participant.client import (
     parse_multiplier,
     parse_nmr,
 )
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.signing import Domain, Results, sign_results
 
-NMR = 10**18
 DAY = 86_400
 N_IDS = 200
 

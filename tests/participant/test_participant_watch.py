@@ -38,6 +38,7 @@ def webhook():
     thread.start()
     yield f"json://127.0.0.1:{server.server_port}/hook", received
     server.shutdown()
+    server.server_close()
 
 
 def test_watch_notifies_settlement_and_refund_once(deployed, world, tmp_path, webhook):

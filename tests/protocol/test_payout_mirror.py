@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.payout import (
     INVALID,
     SCORED,
@@ -27,7 +28,6 @@ from tournament.protocol.payout import (
     settle_amounts,
 )
 
-NMR = 10**18
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "payout_vectors.json"
 INPUT_KEYS = ["stake_wei", "corr_nanos", "mmc_nanos", "corr_mult", "mmc_mult",
               "payout_factor_wei", "clip_bps"]

@@ -21,6 +21,7 @@ from eth_hash.auto import keccak
 from tournament.protocol import scoring
 from tournament.protocol.artifacts import parse_manifest
 from tournament.protocol.constants import REQUIRED_FILES, Status
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.receipts import SignedReceipt, parse_receipts
 from tournament.protocol.results import ResultsTree, build_leaves
 from tournament.protocol.round_scoring import MISSING_MESSAGE, RoundInputs, RoundScoringError, StakeAtClose, score_round
@@ -28,7 +29,6 @@ from tournament.protocol.signing import Domain, UploadReceipt, sign_receipt
 from tournament.protocol.submissions import ValidationResult, score_submissions, validate_predictions
 from tournament.protocol.tables import ConstantTargetsError, TablesError
 
-NMR = 10**18
 ROUND = 9
 N = 200
 RECEIPT_KEY = Account.from_key(keccak(b"round scoring test receipt key"))

@@ -21,9 +21,9 @@ from tournament.auditor.audit import read_artifacts, read_chain_view, verify_rou
 from tournament.chain.client import Transactor
 from tournament.chain.devchain import chain_now, fund_eth, increase_time
 from tournament.operator.pipeline import Operator
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 
 DAY = 86_400
-NMR = 10**18
 SOAK = os.environ.get("SOAK", "") not in ("", "0")
 SETTLED = 7
 

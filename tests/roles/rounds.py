@@ -16,11 +16,11 @@ from eth_hash.auto import keccak
 from tournament.chain.client import Transactor
 from tournament.chain.devchain import chain_now, fund_eth, increase_time
 from tournament.protocol import payout as payout_math
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.results import SCORED, Leaf, ResultsTree, leaves_to_json
 from tournament.protocol.signing import Results, domain_from_eip712_domain_call, sign_results
 
 DAY = 86_400
-NMR = 10**18
 LIVE_IDS = ["id-a", "id-b", "id-c"]
 PHASES = ["None", "Open", "Closed", "Resolvable", "Proposed", "Accepted", "Refunding", "Settled"]
 

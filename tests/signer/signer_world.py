@@ -21,6 +21,7 @@ from eth_hash.auto import keccak
 
 from tournament.chain.keys import LocalDigestSigner, anvil_test_accounts
 from tournament.protocol import artifacts as art
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.receipts import SignedReceipt, receipts_to_json
 from tournament.protocol.results import ResultsTree, leaves_to_json
 from tournament.protocol.signing import Domain, UploadReceipt, sign_receipt
@@ -31,7 +32,6 @@ from tournament.signer.service import SignerService
 from tournament.targets.store import TargetsStore
 
 ROUND = 1001
-NMR = 10**18
 CLOSE_TIME = 1_800_000_000
 TOURNAMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 

@@ -14,9 +14,9 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.payout import payout_factor_wei, payout_wei, reserve_wei
 
-NMR = 10**18
 WAD = 10**18
 THRESHOLD = 72_000 * NMR
 PATH = Path(__file__).resolve().parent / "payout_vectors.json"

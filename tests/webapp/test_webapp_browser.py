@@ -29,6 +29,7 @@ from tournament.auditor.explorer.app import nmr as format_nmr
 from tournament.chain.devchain import increase_time
 from tournament.operator.submission_service.app import ApiSettings
 from tournament.operator.submission_service.app import create_app as create_submissions_app
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.submissions import validate_predictions
 from tournament.webapp import create_blueprint
 from tournament.webapp.blueprint import token_capabilities
@@ -36,7 +37,6 @@ from tournament.webapp.blueprint import token_capabilities
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WALLET_JS = (Path(__file__).resolve().parent / "injected_wallet.js").read_text()
 DAY = 86_400
-NMR = 10**18
 ROUND = 1
 IDS = [f"n{k:04d}" for k in range(200)]
 FUNDED = 1_000 * NMR

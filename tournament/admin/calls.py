@@ -10,7 +10,6 @@ contract's units). `parse_*` turn user text ("2x", "25%", "7d", "12.5") into tho
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -20,46 +19,37 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Optional
 
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import to_checksum_address
 
 from tournament.admin.connection import ROLE_NAMES, TournamentChain, checked_address, role_id, role_name
-from tournament.chain.client import TransactionReverted, Transactor, decode_revert, with_retries
+from tournament.chain.calls import CHANGE_APPROVAL_SELECTOR
+from tournament.chain.calls import simulate as simulate_call
+from tournament.chain.client import TransactionReverted, Transactor
 from tournament.chain.transactor import Receipt
+from tournament.protocol import units
 
 log = logging.getLogger(__name__)
 
-NMR_WEI = 10**18
 MAX_UINT256 = 2**256 - 1
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-# The legacy mainnet NMR's way to move a non-zero allowance (protocol.md, NMR token).
-CHANGE_APPROVAL_ABI = [{"type": "function", "name": "changeApproval", "stateMutability": "nonpayable",
-                        "inputs": [{"name": "_spender", "type": "address"}, {"name": "_oldValue", "type": "uint256"},
-                                   {"name": "_newValue", "type": "uint256"}],
-                        "outputs": [{"name": "", "type": "bool"}]}]
-CHANGE_APPROVAL_SELECTOR = function_signature_to_4byte_selector("changeApproval(address,uint256,uint256)")
 
 
 # ------------------------------------------------------------------ units
 
 def parse_nmr(text: str, what: str = "amount") -> int:
-    """'12.5' NMR -> wei, exactly (at most 18 decimals, positive)."""
+    """'12.5' NMR -> wei, exactly (tournament.protocol.units.parse_nmr), and more than 0."""
     try:
-        value = Decimal(str(text).strip().removesuffix("NMR").strip())
-    except InvalidOperation:
-        raise ValueError(f"{what} {text!r} is not a number of NMR (e.g. 12.5)") from None
-    wei = value * NMR_WEI
-    if not value.is_finite() or wei != wei.to_integral_value():
-        raise ValueError(f"{what} {text!r}: NMR has 18 decimals at most")
+        wei = units.parse_nmr(text)
+    except units.NmrAmountError as error:
+        raise ValueError(f"{what}: {error}") from None
     if wei <= 0:
         raise ValueError(f"{what} must be more than 0 NMR, got {text!r}")
-    return int(wei)
+    return wei
 
 
 def format_nmr(wei: int) -> str:
-    text = f"{Decimal(int(wei)) / NMR_WEI:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text} NMR"
+    """'12.5 NMR' (tournament.protocol.units.format_nmr with the unit)."""
+    return units.format_nmr(wei, unit=True)
 
 
 def parse_duration(text: str, what: str = "duration") -> int:
@@ -188,15 +178,11 @@ def simulate(chain: TournamentChain, calls: Sequence[PreparedCall], sender: str)
     Calls that depend on an earlier one of the batch (fundRewards after approve) can only be
     checked once the earlier one is mined, so only the first call is simulated when later
     ones follow an approval."""
-    from web3.exceptions import ContractCustomError, ContractLogicError
-
     for call in calls:
         try:
-            with_retries(functools.partial(call.fn.call, {"from": sender}), f"simulating {call.description}")
-        except (ContractCustomError, ContractLogicError) as exc:
-            data = getattr(exc, "data", None) or (exc.args[1] if len(exc.args) > 1 else None)
-            abi = getattr(call.fn, "contract_abi", None) or [call.fn.abi]
-            error = decode_revert(abi, data)
+            simulate_call(call.fn, sender, f"simulating {call.description}")
+        except TransactionReverted as exc:
+            error = exc.error
             for short in ROLE_NAMES:  # AccessControlUnauthorizedAccount(neededRole=0x..): name the role
                 error = error.replace("0x" + role_id(short).hex(), role_name(role_id(short)))
             raise TransactionReverted(f"{call.description} (simulated from {sender})", error) from exc
@@ -257,31 +243,26 @@ def set_signers(chain: TournamentChain, signers: Sequence[str], threshold: int) 
         log.warning("threshold 1 of %d: any single signer can post results", len(addresses))
 
     def after(receipt: Receipt) -> str:
-        _, _, version = chain.view(chain.tournament.functions.signerSet(), "reading the signer set")
-        return f"signer set version {version}: {threshold} of {len(addresses)}"
-    return [PreparedCall(chain.tournament.functions.setSigners(addresses, threshold),
+        return f"signer set version {chain.reader().signer_set().version}: {threshold} of {len(addresses)}"
+    return [PreparedCall(chain.calls.set_signers(addresses, threshold),
                          f"set the oracle signers to {threshold} of {len(addresses)} ({', '.join(addresses)})", after)]
 
 
 def grant_role(chain: TournamentChain, role: str, account: str) -> list[PreparedCall]:
     address = checked_address(account)
-    return [PreparedCall(chain.tournament.functions.grantRole(role_id(role), address),
+    return [PreparedCall(chain.calls.grant_role(role_id(role), address),
                          f"grant {ROLE_NAMES[role.lower()]} to {address}")]
 
 
 def revoke_role(chain: TournamentChain, role: str, account: str) -> list[PreparedCall]:
     address = checked_address(account)
-    return [PreparedCall(chain.tournament.functions.revokeRole(role_id(role), address),
+    return [PreparedCall(chain.calls.revoke_role(role_id(role), address),
                          f"revoke {ROLE_NAMES[role.lower()]} from {address}")]
 
 
-def config_fields(chain: TournamentChain) -> list[str]:
-    return [c["name"] for c in chain.tournament.functions.config().abi["outputs"][0]["components"]]
-
-
 def current_config(chain: TournamentChain) -> dict[str, int]:
-    values = chain.view(chain.tournament.functions.config(), "reading the configuration")
-    return dict(zip(config_fields(chain), (int(v) for v in values)))
+    """{abiName: value} of the configuration, in the struct's order."""
+    return chain.reader().config_values()
 
 
 def set_config(chain: TournamentChain, changes: dict[str, int]) -> tuple[list[PreparedCall], list[str]]:
@@ -295,14 +276,13 @@ def set_config(chain: TournamentChain, changes: dict[str, int]) -> tuple[list[Pr
             for name in current if new[name] != current[name]]
     if not diff:
         return [], []
-    fn = chain.tournament.functions.setConfig(tuple(new[name] for name in current))
+    fn = chain.calls.set_config([new[name] for name in current])
     return [PreparedCall(fn, "set the configuration (" + "; ".join(diff) + ")")], diff
 
 
 def has_change_approval(chain: TournamentChain) -> bool:
     """Whether the token has the legacy NMR's changeApproval (its selector is in the dispatcher)."""
-    code = with_retries(lambda: chain.w3.eth.get_code(chain.nmr.address), "reading the token's code")
-    return CHANGE_APPROVAL_SELECTOR in bytes(code)
+    return CHANGE_APPROVAL_SELECTOR in chain.reader().code(chain.nmr.address)
 
 
 def approval_calls(chain: TournamentChain, owner: Optional[str], amount_wei: int) -> list[PreparedCall]:
@@ -315,65 +295,64 @@ def approval_calls(chain: TournamentChain, owner: Optional[str], amount_wei: int
     """
     spender = chain.tournament.address
     if owner is None:
-        return [PreparedCall(chain.nmr.functions.approve(spender, 0), "reset the tournament's NMR allowance to 0"),
-                PreparedCall(chain.nmr.functions.approve(spender, amount_wei),
+        return [PreparedCall(chain.calls.approve_for(spender, 0), "reset the tournament's NMR allowance to 0"),
+                PreparedCall(chain.calls.approve_for(spender, amount_wei),
                              f"approve {format_nmr(amount_wei)} for the tournament")]
-    allowance = int(chain.view(chain.nmr.functions.allowance(owner, spender), "reading the NMR allowance"))
+    allowance = chain.reader().allowance_wei(owner, spender)
     if allowance >= amount_wei:
         return []
     if allowance == 0:
-        return [PreparedCall(chain.nmr.functions.approve(spender, amount_wei),
+        return [PreparedCall(chain.calls.approve_for(spender, amount_wei),
                              f"approve {format_nmr(amount_wei)} for the tournament")]
     if has_change_approval(chain):
-        legacy = chain.w3.eth.contract(address=chain.nmr.address, abi=CHANGE_APPROVAL_ABI)
-        return [PreparedCall(legacy.functions.changeApproval(spender, allowance, amount_wei),
+        return [PreparedCall(chain.calls.change_approval(spender, allowance, amount_wei),
                              f"change the tournament's NMR allowance from {format_nmr(allowance)} to "
                              f"{format_nmr(amount_wei)}")]
-    return [PreparedCall(chain.nmr.functions.approve(spender, 0),
+    return [PreparedCall(chain.calls.approve_for(spender, 0),
                          f"reset the tournament's NMR allowance ({format_nmr(allowance)}) to 0 first"),
-            PreparedCall(chain.nmr.functions.approve(spender, amount_wei),
+            PreparedCall(chain.calls.approve_for(spender, amount_wei),
                          f"approve {format_nmr(amount_wei)} for the tournament")]
 
 
 def fund_rewards(chain: TournamentChain, funder: Optional[str], amount_wei: int) -> list[PreparedCall]:
     if funder is not None:
-        balance = int(chain.view(chain.nmr.functions.balanceOf(funder), "reading the NMR balance"))
+        balance = chain.reader().token_balance_wei(funder)
         if balance < amount_wei:
             raise ValueError(f"{funder} holds {format_nmr(balance)}, less than the {format_nmr(amount_wei)} to fund")
 
     def after(receipt: Receipt) -> str:
-        pool = int(chain.view(chain.tournament.functions.rewardPool(), "reading the reward pool"))
+        pool = chain.reader().reward_pool_wei()
         return f"reward pool now {format_nmr(pool)}"
     return approval_calls(chain, funder, amount_wei) + [
-        PreparedCall(chain.tournament.functions.fundRewards(amount_wei),
+        PreparedCall(chain.calls.fund_rewards(amount_wei),
                      f"fund the reward pool with {format_nmr(amount_wei)}", after)]
 
 
 def withdraw_rewards(chain: TournamentChain, amount_wei: int, to: str) -> list[PreparedCall]:
     address = checked_address(to, "--to")
-    pool = int(chain.view(chain.tournament.functions.rewardPool(), "reading the reward pool"))
+    pool = chain.reader().reward_pool_wei()
     if amount_wei > pool:
         raise ValueError(f"the unreserved reward pool holds {format_nmr(pool)}, less than {format_nmr(amount_wei)}")
 
     def after(receipt: Receipt) -> str:
-        left = int(chain.view(chain.tournament.functions.rewardPool(), "reading the reward pool"))
+        left = chain.reader().reward_pool_wei()
         return f"reward pool now {format_nmr(left)}"
-    return [PreparedCall(chain.tournament.functions.withdrawRewards(amount_wei, address),
+    return [PreparedCall(chain.calls.withdraw_rewards(amount_wei, address),
                          f"withdraw {format_nmr(amount_wei)} of the reward pool to {address}", after)]
 
 
 def unpause(chain: TournamentChain) -> list[PreparedCall]:
-    return [PreparedCall(chain.tournament.functions.unpause(), "unpause the tournament")]
+    return [PreparedCall(chain.calls.unpause(), "unpause the tournament")]
 
 
 def pause(chain: TournamentChain) -> list[PreparedCall]:
-    return [PreparedCall(chain.tournament.functions.pause(), "pause the tournament")]
+    return [PreparedCall(chain.calls.pause(), "pause the tournament")]
 
 
 def recover_surplus(chain: TournamentChain, token: str, to: str) -> list[PreparedCall]:
     token_address = checked_address(token, "token")
     address = checked_address(to, "--to")
-    return [PreparedCall(chain.tournament.functions.recoverSurplus(token_address, address),
+    return [PreparedCall(chain.calls.recover_surplus(token_address, address),
                          f"recover the surplus of token {token_address} to {address}")]
 
 
@@ -381,7 +360,7 @@ def veto(chain: TournamentChain, round_id: int, reason: str) -> list[PreparedCal
     reason = reason.strip()
     if not reason:
         raise ValueError("--reason must say why the results are wrong (it is published on-chain)")
-    return [PreparedCall(chain.tournament.functions.veto(int(round_id), reason),
+    return [PreparedCall(chain.calls.veto(int(round_id), reason),
                          f"veto the proposed results of round {round_id} ({reason})")]
 
 

@@ -3,30 +3,27 @@
 `open_tournament` connects to the RPC, loads the deployment file of the RPC's chain id and
 checks that the tournament and the token have code there, so a wrong `--rpc` or
 `--deployments` (or a restarted local chain) is one clear error instead of an undecodable
-empty return later. Role names map to their AccessControl ids here, once.
+empty return later. Role names map to their AccessControl ids here, once. Reads go through
+`reader()` (a ChainReader pinned at the head when called) and call builders through `calls`
+(tournament.chain.calls.Calls): no web3 call is made here.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_checksum_address, is_checksum_formatted_address, is_hex_address, keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
 
-from tournament.chain.client import (
-    ChainError,
-    Deployment,
-    Transactor,
-    connect,
-    nmr_contract,
-    tournament_contract,
-    with_retries,
-)
+from tournament.chain.calls import Calls
+from tournament.chain.client import ChainError, Deployment, Transactor, connect, nmr_contract, tournament_contract
+from tournament.chain.reader import ChainReader, chain_time, code_at
+from tournament.chain.rpc import chain_id as read_chain_id
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +86,22 @@ class TournamentChain:
     chain_id: int
     rpc_url: str
 
-    def view(self, fn: ContractFunction, description: str) -> Any:
-        """A read-only call with retries (a revert here is a bug or a wrong contract)."""
-        return with_retries(lambda: fn.call(), description)
+    def reader(self) -> ChainReader:
+        """A ChainReader pinned at the head now (call again after a transaction to see its effect)."""
+        return ChainReader(self.w3, self.deployment, _contracts=(self.tournament, self.nmr))
+
+    @functools.cached_property
+    def calls(self) -> Calls:
+        return Calls(self.w3, self.deployment)
 
     def now(self) -> int:
-        return int(with_retries(lambda: self.w3.eth.get_block("latest"), "reading the latest block")["timestamp"])
+        return chain_time(self.w3)
 
     def transactor(self, account: LocalAccount, confirmations: int = 0, receipt_timeout_s: float = 120.0) -> Transactor:
         return Transactor(self.w3, account, confirmations=confirmations, receipt_timeout_s=receipt_timeout_s)
 
     def has_role(self, role: str, address: str) -> bool:
-        return bool(self.view(self.tournament.functions.hasRole(role_id(role), address), f"reading {role} role"))
+        return self.reader().has_role(role_id(role), address)
 
     def require_role(self, role: str, address: str, action: str) -> None:
         """Fails before sending when `address` lacks `role` (the contract would revert anyway)."""
@@ -110,7 +111,7 @@ class TournamentChain:
                              f"{role}'s key")
 
     def paused(self) -> bool:
-        return bool(self.view(self.tournament.functions.paused(), "reading the pause flag"))
+        return self.reader().paused()
 
 
 def open_tournament(rpc_url: str, deployments_dir: Optional[Path] = None) -> TournamentChain:
@@ -118,14 +119,10 @@ def open_tournament(rpc_url: str, deployments_dir: Optional[Path] = None) -> Tou
     if not str(rpc_url).startswith(("http://", "https://")):
         raise ValueError(f"RPC URL {rpc_url!r} must start with http:// or https://, e.g. http://127.0.0.1:8545")
     w3 = connect(rpc_url)
-    chain_id = int(with_retries(lambda: w3.eth.chain_id, "reading the chain id"))
+    chain_id = read_chain_id(w3)
     deployment = Deployment.load(chain_id, deployments_dir)
     for name, address in (("tournament", deployment.tournament), ("NMR token", deployment.nmr)):
-        def read_code(address: str = address) -> bytes:  # bound now: the loop moves on
-            return w3.eth.get_code(to_checksum_address(address))
-
-        code = with_retries(read_code, f"reading the {name}'s code")
-        if not code:
+        if not code_at(w3, address):
             if name == "tournament":
                 raise NotDeployed(no_tournament_message(to_checksum_address(address), chain_id))
             raise NotDeployed(f"no {name} at {address} on this RPC (chain id {chain_id}): wrong --rpc or --deployments?")

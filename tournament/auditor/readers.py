@@ -28,13 +28,13 @@ from tournament.auditor.views import (
 )
 from tournament.chain.reader import BlockSpec, ChainReader
 from tournament.protocol.artifacts import ArtifactsError, parse_manifest
-from tournament.protocol.constants import MANIFEST_NAME
+from tournament.protocol.constants import MANIFEST_NAME, WEI_PER_NMR
 
 __all__ = ["NMR_INITIAL_SUPPLY_WEI", "chain_view", "read_artifacts", "read_chain_view", "read_receipts_dir", "read_targets_source"]
 
 log = logging.getLogger(__name__)
 
-NMR_INITIAL_SUPPLY_WEI = 11_000_000 * 10**18   # protocol: minted once at deployment, never again
+NMR_INITIAL_SUPPLY_WEI = 11_000_000 * WEI_PER_NMR   # protocol: minted once at deployment, never again
 
 
 # ------------------------------------------------------------------ edges: artifacts

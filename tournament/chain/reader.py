@@ -25,6 +25,8 @@
 
   Tournament:
     config() -> Config                   signer_set() -> SignerSet
+    config_values() -> {abiName: int}    the Config struct in ABI order (setConfig's argument)
+    code(address) -> bytes               code_at(w3, address, block) without a reader
     signer_sets() -> {version: SignerSet} (SignersUpdated events)
     model_owner(model_id) -> str|None    model_owners(ids) -> {id: owner|None} (batched)
     models_of(owner) -> [ModelInfo]      (ModelCreated events)
@@ -78,10 +80,11 @@ from tournament.chain.types import (
     SignerSet,
     StakeState,
     decode_struct,
+    plain_value,
     stake_commitments,
 )
 
-__all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time"]
+__all__ = ["Balances", "BlockSpec", "ChainReader", "ROUND_EVENTS", "TxInfo", "chain_time", "code_at"]
 
 log = logging.getLogger(__name__)
 
@@ -128,16 +131,14 @@ def chain_time(w3: Web3, block: BlockSpec = "latest") -> int:
     return int(_header(w3, block)["timestamp"])
 
 
+def code_at(w3: Web3, address: str, block: BlockSpec = "latest") -> bytes:
+    """The code at `address` (empty: no contract there), e.g. to check a deployment file against an RPC."""
+    return bytes(rpc(lambda: w3.eth.get_code(to_checksum_address(address), cast(BlockIdentifier, block)),
+                     f"reading the code at {address}"))
+
+
 def _hex(value: Any) -> str:
     return "0x" + bytes(HexBytes(value)).hex()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(_plain(v) for v in value)
-    return value
 
 
 def _topic_of_uint(value: int) -> str:
@@ -284,18 +285,18 @@ class ChainReader:
         layout = self._event_layout.get(name) if contract is self.tournament else None
         if layout is None:   # another contract's event, or one with a struct
             event = contract.events[name]().process_log(raw)
-            args = {k: _plain(v) for k, v in dict(event["args"]).items()}
+            args = {k: plain_value(v) for k, v in dict(event["args"]).items()}
         else:
             indexed, plain_names, plain_types = layout
             topics = raw["topics"]
             args = {}
             for (arg, kind), topic in zip(indexed, topics[1:]):
                 word = bytes(HexBytes(topic))
-                args[arg] = word if kind in ("string", "bytes") or kind.endswith("]") else _plain(
+                args[arg] = word if kind in ("string", "bytes") or kind.endswith("]") else plain_value(
                     abi_decode([kind], word)[0])
             data = bytes(HexBytes(raw["data"]))
             for arg, value in zip(plain_names, abi_decode(plain_types, data) if plain_types else ()):
-                args[arg] = _plain(value)
+                args[arg] = plain_value(value)
             for arg, kind in self._event_addresses[name]:
                 value = args[arg]
                 args[arg] = tuple(self._checksum(v) for v in value) if kind.endswith("]") else self._checksum(value)
@@ -441,6 +442,16 @@ class ChainReader:
         fn = self.tournament.functions.config()
         return Config.from_abi(decode_struct(fn.abi["outputs"][0]["components"],
                                              self._call(fn, "reading the configuration")))
+
+    def config_values(self) -> dict[str, int]:
+        """The configuration as {abiName: value} in the struct's ABI order (what setConfig takes)."""
+        fn = self.tournament.functions.config()
+        return {k: int(v) for k, v in decode_struct(fn.abi["outputs"][0]["components"],
+                                                    self._call(fn, "reading the configuration")).items()}
+
+    def code(self, address: str) -> bytes:
+        """The code at `address` at the pin (empty: no contract there)."""
+        return code_at(self.w3, address, self.block_number)
 
     def signer_set(self) -> SignerSet:
         signers, threshold, version = self._call(self.tournament.functions.signerSet(), "reading the signer set")
@@ -603,7 +614,7 @@ class ChainReader:
             logs = self.scanner.scan(
                 lambda s, e: event().get_logs(from_block=s, to_block=e, argument_filters={"to": ZERO_ADDRESS}),
                 int(self.deployment.deploy_block), self.block_number, "reading NMR burns")
-            return [EventLog("Transfer", {k: _plain(v) for k, v in dict(x["args"]).items()}, int(x["blockNumber"]),
+            return [EventLog("Transfer", {k: plain_value(v) for k, v in dict(x["args"]).items()}, int(x["blockNumber"]),
                              int(x["logIndex"]), _hex(x["transactionHash"]), str(x["address"]))
                     for x in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"])))]
         return self._remember(key, read)

@@ -25,18 +25,18 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """ABI values as plain Python: bytes for bytesN, tuples for arrays/structs, ints, bools, str."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     if isinstance(value, (list, tuple)):
-        return tuple(_plain(v) for v in value)
+        return tuple(plain_value(v) for v in value)
     return value
 
 
 def decode_struct(components: list[dict], values: Any) -> dict[str, Any]:
     """{abiName: value} of a struct returned by web3 (a tuple in ABI component order)."""
-    return {c["name"]: _plain(v) for c, v in zip(components, values)}
+    return {c["name"]: plain_value(v) for c, v in zip(components, values)}
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ from tournament.operator.pipeline import Operator
 from tournament.operator.signatures import HttpSignatureCollector, LocalKeySigners, SignatureCollectionError
 from tournament.participant.client import Participant, ParticipantError
 from tournament.protocol import scoring
+from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.presets import SEED
 from tournament.protocol.receipts import parse_receipts
 from tournament.protocol.results import SCORED
@@ -72,7 +73,6 @@ from tournament.targets.client import fetch_targets
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NMR = 10**18
 DAY = 86_400
 WEEK = 7 * DAY
 GENESIS_TIMESTAMP = 1_767_225_600  # 2026-01-01 00:00 UTC: a fixed chain clock keeps runs identical
@@ -296,8 +296,7 @@ class Demo:
             guardian=self.guardian.address, signers=[k.address for k in self.signer_keys], threshold=2,
             config=DEMO_CONFIG, reward_pool_wei=200_000 * NMR, deployments_dir=self.deployments_dir)
         self.calls = Calls(self.w3, self.deployment)
-        admin.transact(self.calls.tournament_call("grantRole", self.reader().role_id("RECEIPT_ROLE"),
-                                                  self.receipt_key.address),
+        admin.transact(self.calls.grant_role(self.reader().role_id("RECEIPT_ROLE"), self.receipt_key.address),
                        "granting RECEIPT_ROLE to the submission service's receipt key")
         self.initial_supply = self.reader().total_supply_wei()
 

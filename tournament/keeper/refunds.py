@@ -18,6 +18,7 @@ from tournament.admin.connection import TournamentChain
 from tournament.chain.calls import Calls
 from tournament.chain.client import Transactor
 from tournament.keeper import reads
+from tournament.protocol.units import format_nmr
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,6 @@ class KeeperError(RuntimeError):
 
 def utc(timestamp: int) -> str:
     return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _format_nmr(wei: int) -> str:
-    from tournament.admin.calls import format_nmr
-    return format_nmr(wei)
 
 
 def refund_open(chain: TournamentChain, round_id: int) -> tuple[bool, str]:
@@ -91,7 +87,7 @@ class RefundResult:
         if not self.refunded:
             return f"round {self.round_id}: nothing left to refund"
         total = sum(self.refunded.values())
-        return (f"round {self.round_id}: refunded {len(self.refunded)} stake(s), {_format_nmr(total)} "
+        return (f"round {self.round_id}: refunded {len(self.refunded)} stake(s), {format_nmr(total, unit=True)} "
                 f"in {len(self.transactions)} transaction(s)")
 
 

@@ -227,10 +227,6 @@ class HistoryRow:
         return self.mmc_nanos / 1e9
 
     @property
-    def round_return(self) -> float:
-        return self.payout_wei / self.stake_wei if self.stake_wei else 0.0
-
-    @property
     def cumulative_return(self) -> float:
         return self.cumulative_payout_wei / self.cumulative_stake_wei if self.cumulative_stake_wei else 0.0
 

@@ -5,11 +5,10 @@ Multipliers are in hundredths, the clip in basis points, amounts in NMR wei, tim
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import astuple, dataclass, replace
-from typing import Any
 
-NMR_WEI = 10**18
+from tournament.protocol.constants import WEI_PER_NMR
+
 DAY_SECONDS = 86_400
 
 
@@ -31,10 +30,6 @@ class TournamentConfig:
         """The contract's Config struct, field for field."""
         return astuple(self)
 
-    @classmethod
-    def from_tuple(cls, values: Iterable[Any]) -> TournamentConfig:
-        return cls(*[int(v) for v in values])
-
     def with_(self, **changes: int) -> TournamentConfig:
         return replace(self, **changes)
 
@@ -43,7 +38,7 @@ SEED = TournamentConfig(
     corr_mult_min=50, corr_mult_max=300, mmc_mult_min=0, mmc_mult_max=0, clip_bps=2500,
     challenge_period_s=DAY_SECONDS, results_timeout_s=14 * DAY_SECONDS,
     settle_timeout_s=14 * DAY_SECONDS, min_resolution_delay_s=DAY_SECONDS,
-    stake_threshold_wei=72_000 * NMR_WEI, min_stake_wei=NMR_WEI // 100,
+    stake_threshold_wei=72_000 * WEI_PER_NMR, min_stake_wei=WEI_PER_NMR // 100,
 )
 
 PRESET_2024 = SEED.with_(corr_mult_min=50, corr_mult_max=50, mmc_mult_min=200, mmc_mult_max=200,

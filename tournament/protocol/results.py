@@ -85,12 +85,6 @@ class Leaf:
         return (self.round_id, self.model_id, self.status, self.corr_nanos, self.mmc_nanos)
 
     @classmethod
-    def from_values(cls, values: Sequence[int]) -> Leaf:
-        if len(values) != len(LEAF_TYPES):
-            raise ResultsError(f"a leaf has {len(LEAF_TYPES)} fields ({', '.join(LEAF_TYPES)}), got {len(values)}")
-        return cls(*(int(v) for v in values))
-
-    @classmethod
     def scored(cls, round_id: int, model_id: int, corr_nanos: int, mmc_nanos: int) -> Leaf:
         return cls(round_id, model_id, SCORED, corr_nanos, mmc_nanos)
 

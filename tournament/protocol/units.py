@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Optional, Union
 
 from tournament.protocol.constants import NANOS_PER_UNIT, WEI_PER_NMR
@@ -46,18 +46,27 @@ def parse_nmr(text: Union[str, int, Decimal]) -> int:
         return int(wei)
 
 
-def format_nmr(amount_wei: Optional[int], places: Optional[int] = None, *, none: str = "-") -> str:
-    """Wei -> NMR text, exact by default ('12.5'), or rounded to `places` decimals; `none` for None."""
+def format_nmr(amount_wei: Optional[int], places: Optional[int] = None, *, none: str = "-",
+               grouping: bool = False, unit: bool = False) -> str:
+    """Wei -> NMR text, exact by default ('12.5'), or rounded half away from zero to `places`
+    decimals ('0.3333'); `none` for None. `grouping` puts commas in the whole part ('72,000.0000'),
+    `unit` appends ' NMR'. The one NMR formatter: the CLI, explorer, admin and signer use it."""
     if amount_wei is None:
         return none
     sign = "-" if amount_wei < 0 else ""
-    value = Decimal(abs(int(amount_wei))).scaleb(-NMR_DECIMALS)
-    if places is not None:
-        return f"{sign}{value.quantize(Decimal(1).scaleb(-places)):f}"
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return sign + text
+    with localcontext() as context:
+        context.prec = 200  # exact for any uint256 amount
+        value = Decimal(abs(int(amount_wei))).scaleb(-NMR_DECIMALS)
+        if places is not None:
+            text = f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+        else:
+            text = f"{value:f}"
+            if "." in text:
+                text = text.rstrip("0").rstrip(".")
+    if grouping:
+        whole, dot, fraction = text.partition(".")
+        text = f"{int(whole):,}{dot}{fraction}"
+    return f"{sign}{text}{' NMR' if unit else ''}"
 
 
 def format_time(timestamp: int) -> str:

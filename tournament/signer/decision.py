@@ -15,11 +15,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Optional
 
 from eth_hash.auto import keccak
 
+from tournament.protocol import units
 from tournament.protocol.results import INVALID, SCORED
 from tournament.protocol.signing import Results, SigningError
 from tournament.signer.chain import RoundOnChain
@@ -32,7 +32,6 @@ __all__ = ["Evidence", "NotReady", "Refusal", "RequestError", "SignRequest", "ch
 
 STATUS: dict[int, str] = {SCORED: "SCORED", INVALID: "INVALID"}
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
-WEI_PER_NMR = 10**18
 
 
 class RequestError(ValueError):
@@ -48,11 +47,8 @@ class NotReady(Exception):
 
 
 def format_nmr(amount_wei: int) -> str:
-    """`123.5 NMR`: exact, no trailing zeros."""
-    text = format(Decimal(int(amount_wei)) / Decimal(WEI_PER_NMR), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text} NMR"
+    """`123.5 NMR`: exact, no trailing zeros (tournament.protocol.units.format_nmr)."""
+    return units.format_nmr(amount_wei, unit=True)
 
 
 def _hex(value: bytes) -> str:

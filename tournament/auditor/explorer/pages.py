@@ -21,11 +21,11 @@ from eth_utils import keccak
 
 from tournament.auditor.verify import AuditReport
 from tournament.auditor.views import ChainView
+from tournament.protocol import units
 
 __all__ = ["Cell", "ROLE_NAMES", "RoundStatus", "Query", "cell", "classify_query", "nmr", "round_status",
            "score", "short", "utc"]
 
-NMR_WEI = 10**18
 
 # Argument and field names (events, calls, the configuration) by what their numbers mean.
 NMR_FIELDS = frozenset({"amount", "total", "stake", "payout", "burned", "rewards", "reserve", "reserveReleased",
@@ -45,22 +45,12 @@ ROLE_NAMES = {"0x" + bytes(32).hex(): "DEFAULT_ADMIN_ROLE",
 
 def nmr(amount_wei: Optional[int], digits: int = 4) -> str:
     """Wei as NMR with `digits` decimals, exact (no floats), '-' when unknown."""
-    if amount_wei is None:
-        return "-"
-    sign = "-" if amount_wei < 0 else ""
-    scaled = (abs(int(amount_wei)) * 10**digits + NMR_WEI // 2) // NMR_WEI
-    whole, frac = divmod(scaled, 10**digits)
-    return f"{sign}{whole:,}.{frac:0{digits}d}" if digits else f"{sign}{whole:,}"
+    return units.format_nmr(amount_wei, digits, grouping=True)
 
 
 def nmr_exact(amount_wei: Optional[int]) -> str:
     """Wei as NMR with every digit that is not zero (18 decimals at most): for tooltips and audits."""
-    if amount_wei is None:
-        return "-"
-    sign = "-" if amount_wei < 0 else ""
-    whole, frac = divmod(abs(int(amount_wei)), NMR_WEI)
-    text = f"{frac:018d}".rstrip("0")
-    return f"{sign}{whole:,}" + (f".{text}" if text else "")
+    return units.format_nmr(amount_wei, grouping=True)
 
 
 def score(nanos: Optional[int]) -> str:

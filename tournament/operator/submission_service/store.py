@@ -103,9 +103,6 @@ class SubmissionStore:
     def path_for(self, file_hash: str) -> Path:
         return self.files_dir / file_hash.lower()
 
-    def has_file(self, file_hash: str) -> bool:
-        return self.path_for(file_hash).exists()
-
     def write_file(self, raw: bytes) -> str:
         """Stores `raw` under its hash (once; an existing file is left alone); returns the hash."""
         digest = hash_hex(raw)
@@ -219,10 +216,3 @@ class SubmissionStore:
             rows = db.execute("SELECT model_id, file_hash, received_at, signature FROM receipts WHERE round_id = ? "
                               "ORDER BY model_id, received_at, file_hash", (round_id,)).fetchall()
         return [(int(m), str(h), int(t), str(sig)) for m, h, t, sig in rows]
-
-    def models_of_round(self, round_id: int) -> list[int]:
-        with closing(self._connect()) as db:
-            rows = db.execute("SELECT DISTINCT model_id FROM uploads WHERE round_id = ? AND dropped = 0 "
-                              "ORDER BY model_id",
-                              (round_id,)).fetchall()
-        return [int(r[0]) for r in rows]
