@@ -144,5 +144,5 @@ class Calls:
 
     def model_created(self, receipt: Any) -> int:
         """The model id a createModel receipt created."""
-        events = self.tournament.events.ModelCreated().process_receipt(receipt)
+        events = self.tournament.events.ModelCreated().process_receipt(receipt, errors=DISCARD)
         return int(events[0]["args"]["modelId"])
