@@ -225,10 +225,10 @@ def test_a_round_that_cannot_be_read_is_failed_and_the_others_are_served(world):
     data = app.config["EXPLORER"]
     real = data.audit
 
-    def audit(round_id):
+    def audit(round_id, **options):
         if round_id == 3:
             raise RuntimeError("simulated: the round's events could not be decoded")
-        return real(round_id)
+        return real(round_id, **options)
     data.audit = audit
     client = app.test_client()
     index = client.get("/")
