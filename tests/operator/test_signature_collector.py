@@ -35,7 +35,7 @@ REQUEST = SignRequest(DOMAIN, RESULTS, "http://127.0.0.1/rounds/7/artifacts/")
 class FakeCoSigner:
     """A loopback co-signer: `behaviour(body, calls)` -> (status, json body, delay seconds)."""
 
-    def __init__(self, account=None, behaviour=None):
+    def __init__(self, account=None, behaviour=None, port=0):
         self.account = account
         self.behaviour = behaviour or self.sign
         self.bodies: list = []
@@ -49,6 +49,10 @@ class FakeCoSigner:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.bodies.append((self.path, body))
                 status, answer, delay = fake.behaviour(body, len(fake.bodies))
+                if status is None:   # the process died mid-request: the connection drops, no answer
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 time.sleep(delay)
                 data = json.dumps(answer).encode()
                 try:
@@ -60,7 +64,7 @@ class FakeCoSigner:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): fine
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -89,8 +93,8 @@ def down_url() -> str:
 def servers():
     made: list[FakeCoSigner] = []
 
-    def make(account=None, behaviour=None):
-        made.append(FakeCoSigner(account, behaviour))
+    def make(account=None, behaviour=None, port=0):
+        made.append(FakeCoSigner(account, behaviour, port))
         return made[-1]
     yield make
     for server in made:
@@ -166,6 +170,25 @@ def test_busy_signer_is_retried_then_signs(servers):
                                           else sign(body, calls))
     report = collector([busy.url], attempts=3).collect(REQUEST, SIGNERS, 1)
     assert [o.status for o in report.outcomes] == ["signed"] and len(busy.bodies) == 2
+
+
+def test_signer_restarted_in_the_middle_of_a_request_is_retried_and_signs(servers):
+    # The co-signer process dies while recomputing (the connection drops without an answer) and
+    # a new process comes up on the same address: the collector's retry reaches the new one.
+    first = servers(KEYS[0])
+    port = first.server.server_address[1]
+    restarted: list = []
+
+    def die_and_restart(body, calls):
+        first.server.shutdown()          # stop accepting: the old process is gone
+        first.server.server_close()
+        restarted.append(servers(KEYS[0], port=port))   # the new process, same URL, same key
+        return None, {}, 0.0
+    first.behaviour = die_and_restart
+    report = collector([first.url], attempts=4).collect(REQUEST, SIGNERS, 1)
+    assert [o.status for o in report.outcomes] == ["signed"]
+    assert len(first.bodies) == 1 and len(restarted[0].bodies) == 1, "one cut request, one answered retry"
+    assert check_signatures(DOMAIN, RESULTS, report.signatures(), SIGNERS, 1) == []
 
 
 def test_bad_answers_are_not_used(servers):
