@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from web3.logs import DISCARD
 from explorer_world import VERIFICATION_FILE, VETO_REASON
+from web3.logs import DISCARD
 
 from tournament.auditor.explorer.app import create_app
 from tournament.auditor.explorer.pages import nmr

@@ -22,7 +22,7 @@ from web3.contract import Contract
 
 from tournament.chain.calls import Calls
 from tournament.chain.client import ChainError, Deployment, Transactor, connect, nmr_contract, tournament_contract
-from tournament.chain.reader import ChainReader, chain_time, code_at
+from tournament.chain.reader import ChainReader, chain_time
 from tournament.chain.rpc import chain_id as read_chain_id
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 # Short names the commands take -> the contract's role constant names.
 ROLE_NAMES = {"admin": "DEFAULT_ADMIN_ROLE", "operator": "OPERATOR_ROLE", "guardian": "GUARDIAN_ROLE",
               "receipt": "RECEIPT_ROLE"}
-
-
-class NotDeployed(ChainError):
-    """The deployment file names an address without code on this RPC."""
 
 
 def no_tournament_message(address: Optional[str], chain_id: Optional[int]) -> str:
@@ -120,11 +116,7 @@ def open_tournament(rpc_url: str, deployments_dir: Optional[Path] = None) -> Tou
         raise ValueError(f"RPC URL {rpc_url!r} must start with http:// or https://, e.g. http://127.0.0.1:8545")
     w3 = connect(rpc_url)
     chain_id = read_chain_id(w3)
-    deployment = Deployment.load(chain_id, deployments_dir)
-    for name, address in (("tournament", deployment.tournament), ("NMR token", deployment.nmr)):
-        if not code_at(w3, address):
-            if name == "tournament":
-                raise NotDeployed(no_tournament_message(to_checksum_address(address), chain_id))
-            raise NotDeployed(f"no {name} at {address} on this RPC (chain id {chain_id}): wrong --rpc or --deployments?")
+    # chain id + genesis pick the file; code at both addresses and the tournament's token are checked
+    deployment = Deployment.for_rpc(w3, deployments_dir)
     return TournamentChain(w3, deployment, tournament_contract(w3, deployment), nmr_contract(w3, deployment),
                            chain_id, rpc_url)

@@ -80,7 +80,7 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
         receipts = read_receipts_dir(str(receipts_dir)) if receipts_dir is not None else []
         source = read_targets_source(targets_source) if targets_source else None
     except (FileNotFoundError, OSError, ReceiptError, requests.RequestException) as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         sys.exit(2)
     try:
         w3 = connect(rpc_url)
@@ -93,7 +93,7 @@ def audit(round_id: int, rpc_url: str, artifacts: str, deployments_dir: Path | N
         chain = read_chain_view(w3, deployment, round_id, reader=reader)
         view = read_artifacts(artifacts, round_id) if chain.proposals else _optional_artifacts(artifacts, round_id)
     except (ChainError, FileNotFoundError, OSError, requests.RequestException) as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         sys.exit(2)
     report = verify_round(chain, view, targets_source=source, receipts=receipts)
     if as_json:
