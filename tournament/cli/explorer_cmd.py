@@ -29,13 +29,15 @@ def _port_taken(host: str, port: int) -> bool:
                    "files in <chainId>/ are listed on the contract page.")
 @click.option("--api", "submissions_url", default=None, envvar="TOURNAMENT_API",
               help="Submission API base URL, for uploads from the staking page (/stake).")
+@click.option("--data", "data_dir", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Data folder (`tournament data generate`) for the staking page's validation diagnostics.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--cache", default=None, metavar="DIR|off",
               help="Local event cache (SQLite) shared with the participant client. Default: "
                    "$TOURNAMENT_EVENT_CACHE, else ~/.cache/tournament/; 'off' disables it.")
 def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, submissions_url: str | None,
-             host: str, port: int, cache: str | None) -> None:
+             data_dir: str | None, host: str, port: int, cache: str | None) -> None:
     """Serve the explorer (rounds, audits, contract, transactions, addresses, search) and the
     staking page (/stake) on a production WSGI server (waitress)."""
     import waitress
@@ -48,7 +50,7 @@ def explorer(rpc_url: str, artifacts: str | None, deployments_dir: str | None, s
     try:
         from tournament.chain.event_cache import cache_from_option
         app = create_app(rpc_url, artifacts, deployments_dir, submissions_url=submissions_url,
-                         event_cache=cache_from_option(cache))
+                         event_cache=cache_from_option(cache), data_dir=data_dir)
     except (ChainError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"explorer on http://{host}:{port}/ and staking on http://{host}:{port}/stake/ "

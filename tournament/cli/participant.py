@@ -401,29 +401,30 @@ def history(settings: Settings, as_csv: bool) -> None:
 # ---------------------------------------------------------------------------- diagnostics (no chain)
 
 def _read_table(path: Path, what: str) -> Any:
-    from tournament.data.synthetic import read_id_table
+    from tournament.participant.diagnostics import DiagnosticsError
+    from tournament.participant.diagnostics_files import read_table
     try:
-        return read_id_table(path)
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"{path}: cannot read the {what} ({exc})") from None
+        return read_table(path, what)
+    except DiagnosticsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _read_data(data_dir: Path, split: str) -> tuple[Any, list[str]]:
-    from tournament.data import synthetic as dataset
+    from tournament.participant.diagnostics import DiagnosticsError
+    from tournament.participant.diagnostics_files import read_data
     try:
-        frame = dataset.read_split(data_dir, split)
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"{data_dir}: cannot read {dataset.FILES[split]} ({type(exc).__name__}); "
-                                   "give the folder written by `tournament data generate`") from None
-    frame.index = frame.index.astype(str)
-    return frame, dataset.feature_names(frame)
+        return read_data(data_dir, split)
+    except DiagnosticsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _prediction_column(frame: Any, path: Path) -> Any:
-    for name in ("prediction", "meta_model"):
-        if name in frame.columns:
-            return frame[name]
-    raise click.ClickException(f"{path}: no prediction (or meta_model) column")
+    from tournament.participant.diagnostics import DiagnosticsError
+    from tournament.participant.diagnostics_files import prediction_column
+    try:
+        return prediction_column(frame, str(path))
+    except DiagnosticsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @participant.command("diagnostics")
@@ -442,37 +443,13 @@ def diagnostics(settings: Settings, file: Path, data_dir: Path, meta_model: Opti
     """Per-era CORR, MMC, FNC, feature exposure and drawdown of your VALIDATION predictions in FILE."""
     import json
 
-    import numpy as np
+    from tournament.participant.diagnostics import DiagnosticsError
+    from tournament.participant.diagnostics_files import diagnose_file
 
-    from tournament.data import example_model as em
-    from tournament.participant import charts
-    from tournament.participant import diagnostics as dg
-
-    predictions = _read_table(file, "predictions")
-    validation, features = _read_data(data_dir, "validation")
-    train, _ = _read_data(data_dir, "train")
     try:
-        joined = dg.align(predictions, validation, features, name=file.name)
-        example = em.fit_ridge(train, features).predict(joined)
-        meta = None
-        meta_name = "example model"
-        if meta_model is not None:
-            meta_frame = _read_table(meta_model, "meta model")
-            column = _prediction_column(meta_frame, meta_model)
-            missing = joined.index.difference(meta_frame.index)
-            if len(missing):
-                raise dg.DiagnosticsError(f"{meta_model.name}: {len(missing)} of your ids have no meta-model value "
-                                          f"(e.g. {missing[0]})")
-            meta = column.loc[joined.index].astype(float).to_numpy()
-            meta_name = meta_model.name
-        report = dg.diagnose(joined, features, example, meta, meta_model_name=meta_name)
-    except dg.DiagnosticsError as exc:
+        report, svg = diagnose_file(file, data_dir, meta_model=meta_model)
+    except DiagnosticsError as exc:
         raise click.ClickException(str(exc)) from None
-    eras = [r.era for r in report.per_era]
-    svg = charts.era_chart(
-        eras, {"cumulative CORR": [r.cumulative_corr for r in report.per_era],
-               "cumulative MMC": list(np.cumsum([r.mmc for r in report.per_era]))},
-        ("CORR per era", [r.corr for r in report.per_era]), title=f"{file.name}: validation diagnostics")
     chart_path = chart or file.with_name(file.name + ".diagnostics.svg")
     try:
         chart_path.write_text(svg)

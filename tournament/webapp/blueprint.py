@@ -13,10 +13,14 @@ Endpoints (relative to where the blueprint is registered, e.g. /stake):
   POST /api/rounds/<r>/models/<m>/submission
                                            passed through to the submission API (same headers);
                                            the page never talks to another origin
+  GET  /api/leaderboard                    every model's settled rounds (tournament.participant.leaderboard)
+  POST /api/diagnostics[?name=f]           diagnostics of a VALIDATION predictions file against the
+                                           server's data folder (`data_dir`), with the SVG chart
 
 The server holds no key and sends no transaction: the page builds, simulates and sends them
 through the user's wallet. Errors are JSON {"error": "..."}: one line saying what was wrong.
-Amounts in JSON are decimal strings of wei (JavaScript numbers lose precision above 2^53).
+Amounts in JSON are decimal strings of wei (JavaScript numbers lose precision above 2^53); the
+leaderboard also gives them as exact NMR strings.
 """
 from __future__ import annotations
 
@@ -39,7 +43,11 @@ from tournament.chain.events import LogScanner
 from tournament.chain.reader import ChainReader
 from tournament.chain.token import token_capabilities
 from tournament.chain.types import Phase
+from tournament.participant.diagnostics import DiagnosticsError
+from tournament.participant.diagnostics_files import diagnose_file
+from tournament.participant.leaderboard import REPUTATION_ROUNDS, LeaderboardRow, read_leaderboard
 from tournament.protocol.submissions import MAX_SUBMISSION_BYTES, validate_predictions
+from tournament.protocol.units import format_nmr
 from tournament.protocol.uploads import UPLOAD_DOMAIN_NAME, UPLOAD_DOMAIN_VERSION, UPLOAD_TYPES
 
 if TYPE_CHECKING:
@@ -57,6 +65,7 @@ VENDORED_ETHERS = STATIC / "vendor" / ETHERS_FILE
 NODE_MODULES_ETHERS = PROJECT_ROOT / "node_modules" / "ethers" / "dist" / ETHERS_FILE
 UPLOAD_TTL_S = 3600          # how long an upload signature stays good (the API allows up to a day)
 MAX_ROUNDS_LISTED = 50
+MAX_DIAGNOSTICS_BYTES = 200 * 1024 * 1024   # a validation file is larger than a live one
 
 
 class WebappError(Exception):
@@ -131,18 +140,29 @@ def _round_json(state: RoundState, now: int) -> dict:
             "minStakeWei": str(config.min_stake_wei)}
 
 
+def _leaderboard_json(row: LeaderboardRow) -> dict:
+    return {"modelId": row.model_id, "modelName": row.model_name, "owner": row.owner, "rounds": row.rounds,
+            "invalid": row.invalid, "refunded": row.refunded, "meanCorr": row.mean_corr, "meanMmc": row.mean_mmc,
+            "earnedWei": str(row.earned_wei), "earnedNmr": format_nmr(row.earned_wei),
+            "stakedWei": str(row.staked_wei), "stakedNmr": format_nmr(row.staked_wei),
+            "returnRatio": row.return_ratio, "reputation": row.reputation, "lastRound": row.last_round}
+
+
 def create_blueprint(w3: Web3, deployment: Deployment, *, submissions_url: Optional[str] = None,
-                     rounds_dir: Optional[str | Path] = None, name: str = "stake",
-                     http: Optional[requests.Session] = None) -> Blueprint:
+                     rounds_dir: Optional[str | Path] = None, data_dir: Optional[str | Path] = None,
+                     name: str = "stake", http: Optional[requests.Session] = None) -> Blueprint:
     """The staking app for the tournament of `deployment` on the chain `w3` reads.
 
     `submissions_url`: the operator's submission API (uploads are passed through to it, and the
     live ids are read from it unless `rounds_dir`, the operator's work directory holding
     rounds/<id>/live_ids.csv, is given). Without either, uploads are refused with one line.
+    `data_dir`: the data folder (`tournament data generate`) validation diagnostics are computed
+    against; without it the diagnostics endpoint answers 404.
     """
     chain = _Chain(w3, deployment)
     api_url = submissions_url.rstrip("/") if submissions_url else None
     rounds_path = Path(rounds_dir) if rounds_dir else None
+    data_path = Path(data_dir) if data_dir else None
     session = http or requests.Session()
     abis = {"tournament": load_artifact("Tournament")["abi"], "nmr": load_artifact("NMR")["abi"]}
     bp = Blueprint(name, __name__, template_folder="templates", static_folder="static",
@@ -275,6 +295,31 @@ def create_blueprint(w3: Web3, deployment: Deployment, *, submissions_url: Optio
         response = jsonify(body)
         response.status_code = answer.status_code
         return response
+
+    @bp.route("/api/leaderboard")
+    def leaderboard() -> Response:
+        reader = chain.reader()
+        rows = chain.guard(lambda: read_leaderboard(reader), "reading the leaderboard")
+        return jsonify({"block": reader.block_number, "reputationRounds": REPUTATION_ROUNDS,
+                        "rows": [_leaderboard_json(r) for r in rows]})
+
+    @bp.route("/api/diagnostics", methods=["POST"])
+    def diagnostics() -> Response:
+        if data_path is None:
+            raise WebappError(404, "this app has no data folder configured, so diagnostics are not available "
+                                   "here; run `tournament participant diagnostics FILE --data DIR` instead")
+        if (request.content_length or 0) > MAX_DIAGNOSTICS_BYTES:
+            raise WebappError(413, f"the file is {request.content_length:,} bytes, more than the "
+                                   f"{MAX_DIAGNOSTICS_BYTES:,} allowed; upload only the id and prediction columns")
+        name = Path(request.args.get("name") or "predictions.csv").name.strip()[:120] or "predictions.csv"
+        with tempfile.TemporaryDirectory() as folder:
+            upload = Path(folder) / name        # the file keeps its name: messages name it, as the CLI's do
+            upload.write_bytes(request.get_data(cache=False))
+            try:
+                report, svg = diagnose_file(upload, data_path, label=name)
+            except DiagnosticsError as exc:
+                raise WebappError(400, str(exc)) from None
+        return jsonify({**report.as_dict(), "chart": svg})
 
     return bp
 

@@ -332,9 +332,10 @@ def check_deployed(w3: Web3, deployment: Deployment) -> None:
 
 def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, deployments_dir: Optional[str] = None,
                *, w3: Optional[Web3] = None, submissions_url: Optional[str] = None,
-               event_cache: Any = None) -> Flask:
+               event_cache: Any = None, data_dir: Optional[str | Path] = None) -> Flask:
     """The explorer app for the tournament deployed on the chain at `rpc_url`, with the staking
-    web app (tournament.webapp) under /stake: auditors and participants use one site."""
+    web app (tournament.webapp) under /stake: auditors and participants use one site. `data_dir`
+    (a `tournament data generate` folder) turns on the staking page's validation diagnostics."""
     from tournament.chain.rpc import connect
 
     if w3 is None:
@@ -354,7 +355,8 @@ def create_app(rpc_url: str | None = None, artifacts: Optional[str] = None, depl
     app.config["EXPLORER"] = data
     from tournament.webapp import create_blueprint
 
-    app.register_blueprint(create_blueprint(w3, deployment, submissions_url=submissions_url), url_prefix="/stake")
+    app.register_blueprint(create_blueprint(w3, deployment, submissions_url=submissions_url, data_dir=data_dir),
+                           url_prefix="/stake")
     app.jinja_env.filters.update(nmr=nmr, nmr_exact=nmr_exact, score=score, short=short, utc=utc, duration=duration,
                                  cell=cell)
     app.jinja_env.globals.update(deployment=deployment, chain_id=deployment.chain_id)

@@ -611,6 +611,56 @@ async function refund(stake) {
   setStatus(`Refunded ${formatNmr(stake.amountWei)} NMR of model ${stake.modelId} in round ${stake.roundId} to your tournament wallet.`, "ok");
 }
 
+// ------------------------------------------------------------------ leaderboard and diagnostics (no wallet)
+
+const signed = (value, digits = 5) => (value === null || value === undefined ? "-" : `${value >= 0 ? "+" : ""}${value.toFixed(digits)}`);
+
+function tableRow(cells, leftColumns = []) {
+  const row = document.createElement("tr");
+  cells.forEach((text, i) => {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    if (leftColumns.includes(i)) cell.className = "l";
+    row.append(cell);
+  });
+  return row;
+}
+
+async function loadLeaderboard() {
+  const board = await api("/leaderboard");
+  const body = $("leaderboard");
+  body.replaceChildren();
+  if (!board.rows.length) body.innerHTML = '<tr><td colspan="8" class="l muted">No settled stakes yet.</td></tr>';
+  board.rows.forEach((r, i) => {
+    const notes = [r.invalid ? `${r.invalid} invalid` : "", r.refunded ? `${r.refunded} refunded` : ""].filter(Boolean);
+    const row = tableRow([String(i + 1), `${r.modelId} ${r.modelName}${notes.length ? ` (${notes.join(", ")})` : ""}`,
+      String(r.rounds), signed(r.meanCorr), signed(r.meanMmc), formatNmr(r.earnedWei),
+      `${signed(r.returnRatio * 100, 2)}%`, signed(r.reputation)], [1]);
+    row.dataset.model = r.modelId;
+    row.title = `owner ${r.owner}; staked ${r.stakedNmr} NMR; earned ${r.earnedNmr} NMR; last round ${r.lastRound}`;
+    body.append(row);
+  });
+}
+
+async function diagnose() {
+  const file = $("diagnostics-file").files[0];
+  if (!file) throw new UserError("choose a validation predictions file (CSV or Parquet with columns id,prediction)");
+  setStatus(`Diagnosing ${file.name}…`, "pending");
+  const report = await api(`/diagnostics?name=${encodeURIComponent(file.name)}`,
+    { method: "POST", body: await file.arrayBuffer(), headers: { "Content-Type": "application/octet-stream" } });
+  $("diagnostics-summary").replaceChildren(...[["CORR", report.corr], [`MMC (vs ${report.meta_model})`, report.mmc],
+    ["FNC (feature-neutral)", report.fnc]].map(([label, s]) => tableRow([label, signed(s.mean), s.std.toFixed(5), signed(s.sharpe, 3)], [0])));
+  $("diagnostics-table").hidden = false;
+  $("diagnostics-notes").textContent = `${file.name}: ${report.ids.toLocaleString("en")} ids over ${report.eras} validation eras; ` +
+    `max drawdown of cumulative CORR ${report.max_drawdown.toFixed(5)}; feature exposure max ${report.max_feature_exposure.toFixed(4)}, ` +
+    `RMS ${report.rms_feature_exposure.toFixed(4)} (most exposed: ${report.worst_feature}); ` +
+    `correlation with the example model ${signed(report.corr_with_example, 4)}`;
+  // An <img> of the SVG: shown, never executed as part of the page.
+  $("diagnostics-chart").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(report.chart)}`;
+  $("diagnostics-chart").hidden = false;
+  setStatus(`Diagnosed ${file.name}.`, "ok");
+}
+
 /** Runs one user action at a time; any failure becomes one line in the status bar. */
 async function guarded(action) {
   if (state.busy) { setStatus("one thing at a time: wait for the current action to finish", "pending"); return; }
@@ -647,8 +697,13 @@ async function main() {
   onSubmit("model-form", createModel);
   onSubmit("submit-form", submitAndStake);
   onSubmit("unstake-form", unstake);
+  onSubmit("diagnostics-form", diagnose);
   $("download-receipts").addEventListener("click", downloadReceipts);
   renderReceipts();
+  loadLeaderboard().catch((error) => {
+    $("leaderboard").innerHTML = "";
+    $("leaderboard").append(tableRow([explainError(error)], [0]));
+  });
   discoverWallets();
   setStatus("Connect a wallet to stake.");
   document.body.dataset.ready = "1";
