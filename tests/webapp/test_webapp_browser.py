@@ -137,6 +137,10 @@ def test_participant_flow_through_the_page(world, browser, tmp_path):
     assert browser.text("#nmr-balance") == f"{format_nmr(FUNDED)} NMR" == "1,000.0000 NMR"
     assert browser.text("#wallet-balance") == "0.0000 NMR"
     assert "permit" in browser.text("#token-mode")
+    # the leaderboard table is filled from /stake/api/leaderboard (nothing settled on this chain yet)
+    browser.wait_for("!document.querySelector('#leaderboard').textContent.includes('Loading')",
+                     what="the leaderboard")
+    assert browser.text("#leaderboard") == "No settled stakes yet."
 
     # -- a revert explained before anything is signed or sent
     nonce_before = w3.eth.get_transaction_count(me)
