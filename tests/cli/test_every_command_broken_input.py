@@ -22,6 +22,9 @@ from tournament.cli.main import main
 # Long-running servers and the demo: with broken input they must still fail fast, but a fully
 # valid configuration would start serving; they are covered by the RPC and usage checks only.
 ADDRESS = "0x" + "11" * 20
+# A throwaway key in every role's key variable, so commands get past key loading to the chain.
+KEYS_ENV = {name: "0x" + "22" * 32 for name in
+            ("GUARDIAN_KEY", "KEEPER_KEY", "ADMIN_KEY", "OPERATOR_KEY", "TOURNAMENT_PRIVATE_KEY")}
 
 
 def _commands() -> list[tuple[tuple[str, ...], click.Command]]:
@@ -142,9 +145,7 @@ def test_unreachable_rpc_is_one_line(path, command, files, fast_rpc_faults, tmp_
     args = [*path, *_required_args(command, files, {rpc_param.name}), rpc_param.opts[0], _closed_port_url()]
     if any(o.name == "once" for o in command.params):
         args.append("--once")
-    result = CliRunner().invoke(main, args, env={"GUARDIAN_KEY": "0x" + "22" * 32, "KEEPER_KEY": "0x" + "22" * 32,
-                                                 "ADMIN_KEY": "0x" + "22" * 32, "OPERATOR_KEY": "0x" + "22" * 32,
-                                                 "TOURNAMENT_PRIVATE_KEY": "0x" + "22" * 32})
+    result = CliRunner().invoke(main, args, env=KEYS_ENV)
     _assert_one_error_line(result, " ".join(args))
 
 
@@ -163,9 +164,7 @@ def test_a_chain_without_the_deployment_is_one_line(path, command, files, anvil_
             rpc_param.opts[0], anvil_chain.rpc_url, dep_param.opts[0], str(empty)]
     if any(o.name == "once" for o in command.params):
         args.append("--once")
-    result = CliRunner().invoke(main, args, env={"GUARDIAN_KEY": "0x" + "22" * 32, "KEEPER_KEY": "0x" + "22" * 32,
-                                                 "ADMIN_KEY": "0x" + "22" * 32, "OPERATOR_KEY": "0x" + "22" * 32,
-                                                 "TOURNAMENT_PRIVATE_KEY": "0x" + "22" * 32})
+    result = CliRunner().invoke(main, args, env=KEYS_ENV)
     _assert_one_error_line(result, " ".join(args))
 
 

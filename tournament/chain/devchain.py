@@ -42,51 +42,49 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Anvil:
-    """An anvil child process; use as a context manager or call start()/stop()."""
+class _NodeProcess:
+    """A local JSON-RPC node as a child process on a loopback port; a context manager.
 
-    def __init__(self, *, port: Optional[int] = None, gas_limit: int = REALISTIC_BLOCK_GAS,
-                 accounts: int = 10, state_path: Optional[Path] = None, load_state: bool = False,
-                 log_path: Optional[Path] = None, genesis_timestamp: Optional[int] = None):
+    Subclasses give the command line (`_command`), its environment and working folder; start()
+    waits until the node answers, stop() ends it with SIGTERM (anvil writes --dump-state then).
+    """
+
+    name = "node"
+    poll_s = 0.1
+
+    def __init__(self, port: Optional[int], log_path: Optional[Path]):
         self.port = port or free_port()
-        self.gas_limit = gas_limit
-        self.accounts = accounts
-        self.state_path = Path(state_path) if state_path else None
-        self.load_state = load_state
         self.log_path = log_path
-        self.genesis_timestamp = genesis_timestamp
         self.process: Optional[subprocess.Popen] = None
 
     @property
     def rpc_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 20.0) -> Anvil:
-        args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
-                "--gas-limit", str(self.gas_limit), "--block-base-fee-per-gas", "0",
-                "--accounts", str(self.accounts), "--silent"]
-        if self.genesis_timestamp is not None and not self.load_state:
-            args += ["--timestamp", str(self.genesis_timestamp)]
-        if self.state_path is not None:
-            if self.load_state and self.state_path.exists():
-                args += ["--load-state", str(self.state_path)]
-            args += ["--dump-state", str(self.state_path), "--preserve-historical-states"]
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _popen_options(self) -> dict:
+        return {}
+
+    def _start(self, timeout_s: float) -> None:
+        command = self._command()
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, **self._popen_options())
         w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 5}))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"anvil exited at start (code {self.process.returncode}); "
+                raise RuntimeError(f"{self.name} exited at start (code {self.process.returncode}); "
                                    f"is port {self.port} free?")
             try:
-                _ = w3.eth.chain_id  # any answer means anvil is serving RPC
-                log.info("anvil ready on %s", self.rpc_url)
-                return self
+                _ = w3.eth.chain_id  # any answer means the node is serving RPC
+                log.info("%s ready on %s", self.name, self.rpc_url)
+                return
             except Exception:
-                time.sleep(0.1)
+                time.sleep(self.poll_s)
         self.stop()
-        raise RuntimeError(f"anvil did not answer on {self.rpc_url} within {timeout_s}s")
+        raise RuntimeError(f"{self.name} did not answer on {self.rpc_url} within {timeout_s}s")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -98,66 +96,75 @@ class Anvil:
                 self.process.kill()
         self.process = None
 
-    def __enter__(self) -> Anvil:
-        return self.start()
-
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-class HardhatNode:
+class Anvil(_NodeProcess):
+    """An anvil child process; use as a context manager or call start()/stop()."""
+
+    name = "anvil"
+
+    def __init__(self, *, port: Optional[int] = None, gas_limit: int = REALISTIC_BLOCK_GAS,
+                 accounts: int = 10, state_path: Optional[Path] = None, load_state: bool = False,
+                 log_path: Optional[Path] = None, genesis_timestamp: Optional[int] = None):
+        super().__init__(port, log_path)
+        self.gas_limit = gas_limit
+        self.accounts = accounts
+        self.state_path = Path(state_path) if state_path else None
+        self.load_state = load_state
+        self.genesis_timestamp = genesis_timestamp
+
+    def _command(self) -> list[str]:
+        args = [anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
+                "--gas-limit", str(self.gas_limit), "--block-base-fee-per-gas", "0",
+                "--accounts", str(self.accounts), "--silent"]
+        if self.genesis_timestamp is not None and not self.load_state:
+            args += ["--timestamp", str(self.genesis_timestamp)]
+        if self.state_path is not None:
+            if self.load_state and self.state_path.exists():
+                args += ["--load-state", str(self.state_path)]
+            args += ["--dump-state", str(self.state_path), "--preserve-historical-states"]
+        return args
+
+    def start(self, timeout_s: float = 20.0) -> Anvil:
+        self._start(timeout_s)
+        return self
+
+    def __enter__(self) -> Anvil:
+        return self.start()
+
+
+class HardhatNode(_NodeProcess):
     """`hardhat node` (npm hardhat 2.x, node_modules) as a child process; like `Anvil`.
 
     `hardfork` sets HARDHAT_HARDFORK for hardhat.config.js ("cancun" by default; "shanghai"
     gives a chain the deploy must refuse). Started from the project root, where the config is.
     """
 
+    name = "hardhat node"
+    poll_s = 0.2
+
     def __init__(self, *, port: Optional[int] = None, hardfork: str = "cancun", log_path: Optional[Path] = None):
-        self.port = port or free_port()
+        super().__init__(port, log_path)
         self.hardfork = hardfork
-        self.log_path = log_path
-        self.process: Optional[subprocess.Popen] = None
 
-    @property
-    def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 60.0) -> HardhatNode:
+    def _command(self) -> list[str]:
         binary = PROJECT_ROOT / "node_modules" / ".bin" / "hardhat"
         if not binary.exists():
             raise RuntimeError("hardhat not found in node_modules; run `npm ci` (package.json pins hardhat 2.x)")
-        env = dict(os.environ, HARDHAT_HARDFORK=self.hardfork, HARDHAT_DISABLE_TELEMETRY_PROMPT="true")
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen([str(binary), "node", "--hostname", "127.0.0.1", "--port", str(self.port)],
-                                        cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 5}))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hardhat node exited at start (code {self.process.returncode})")
-            try:
-                _ = w3.eth.chain_id  # any answer means the node is serving RPC
-                log.info("hardhat node ready on %s (%s)", self.rpc_url, self.hardfork)
-                return self
-            except Exception:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"hardhat node did not answer on {self.rpc_url} within {timeout_s}s")
+        return [str(binary), "node", "--hostname", "127.0.0.1", "--port", str(self.port)]
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process = None
+    def _popen_options(self) -> dict:
+        env = dict(os.environ, HARDHAT_HARDFORK=self.hardfork, HARDHAT_DISABLE_TELEMETRY_PROMPT="true")
+        return {"cwd": PROJECT_ROOT, "env": env}
+
+    def start(self, timeout_s: float = 60.0) -> HardhatNode:
+        self._start(timeout_s)
+        return self
 
     def __enter__(self) -> HardhatNode:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def increase_time(w3: Web3, seconds: int) -> int:
