@@ -89,11 +89,12 @@ def deploy_world(rpc_url: str, *, deployments_dir: Optional[Path] = None, signer
 
 
 def fund_participant(world: DeployedWorld, account, deposit_wei: int, *, admin: Optional[Transactor] = None,
-                     approve_wei: Optional[int] = None) -> Transactor:
-    """ETH for gas, `deposit_wei` NMR from the admin, approved and deposited into the tournament.
-    Returns the participant's Transactor."""
+                     approve_wei: Optional[int] = None, eth: bool = True) -> Transactor:
+    """ETH for gas (unless `eth` is False: anvil's own test accounts have it), `deposit_wei` NMR from
+    the admin, approved and deposited into the tournament. Returns the participant's Transactor."""
     admin = admin or world.transactor(world.admin)
-    fund_eth(world.w3, account.address)
+    if eth:
+        fund_eth(world.w3, account.address)
     admin.transact(world.nmr.functions.transfer(account.address, deposit_wei), "funding a participant")
     sender = Transactor(world.w3, account, receipt_timeout_s=30, poll_s=0.01)
     sender.transact(world.nmr.functions.approve(world.tournament.address,
