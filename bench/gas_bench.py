@@ -1,7 +1,7 @@
 """Gas benchmark: every external call, settlement per stake by batch and round size, references.
 
 Runs on its own anvil with a realistic 36M-gas block and the deployment's optimizer settings
-(brownie-config.yaml), deploys with tournament.chain.deploy like every other environment, and reads
+(brownie-config.yaml), deploys the tests' world (tests/worlds.py, over tournament.chain.deploy), and reads
 `gasUsed` from receipts. Side by side in the same run: a plain ERC-20 push loop and a
 Merkle-distributor claim (contracts/bench/ReferencePayouts.sol), so comparisons are ratios.
 `run(quick)` returns a markdown section and the raw figures.
@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from eth_account import Account
 from web3 import Web3
 
+from tests.worlds import DeployedWorld, deploy_world, open_round
 from tournament.chain import reader as chain_reader
-from tournament.chain.client import Transactor, deploy_contract, nmr_contract, tournament_contract
-from tournament.chain.deploy import deploy_tournament
+from tournament.chain.client import Transactor, deploy_contract
 from tournament.chain.devchain import REALISTIC_BLOCK_GAS, Anvil, fund_eth, increase_time
-from tournament.chain.keys import anvil_test_accounts
 from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.merkle import StandardMerkleTree
 from tournament.protocol.results import SCORED, Leaf, ResultsTree
@@ -96,6 +95,7 @@ class World:
     operator: Transactor
     guardian: Transactor
     signer_keys: list
+    deployed: DeployedWorld     # the shared world (tests/worlds.py) this view is built on
 
 
 # keccak256 of a live_ids.csv: openRound's liveIdsHash (v2); the gas does not depend on the ids.
@@ -110,17 +110,16 @@ def forget_opened_rounds() -> None:
 
 
 def _world(node: Anvil, signer_count: int = 3, threshold: int = 2) -> World:
+    """The tests' world (tests/worlds.py `deploy_world`: admin 0, operator 1, guardian 2, signers 7-9
+    at 2-of-3) with a 1M NMR reward pool; `signer_count` other than 3 uses that many derived signers."""
     forget_opened_rounds()
-    w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 120}))
-    keys = anvil_test_accounts(10)
-    signer_keys = [k.key for k in keys[7:10]] if signer_count == 3 else [
-        Account.from_key(Web3.keccak(text=f"bench signer {i}")).key for i in range(signer_count)]
-    signers = [Account.from_key(k).address for k in signer_keys]
-    deployment = deploy_tournament(w3, Transactor(w3, keys[0]), operator=keys[1].address,
-                                   guardian=keys[2].address, signers=signers, threshold=threshold,
-                                   config="seed", reward_pool_wei=1_000_000 * NMR, save=False)
-    return World(w3, keys, tournament_contract(w3, deployment), nmr_contract(w3, deployment),
-                 Transactor(w3, keys[0]), Transactor(w3, keys[1]), Transactor(w3, keys[2]), signer_keys)
+    signers = None if signer_count == 3 else [
+        Account.from_key(Web3.keccak(text=f"bench signer {i}")) for i in range(signer_count)]
+    deployed = deploy_world(node.rpc_url, signers=signers, threshold=threshold,
+                            reward_pool_wei=1_000_000 * NMR, rpc_timeout_s=120)
+    w3, keys = deployed.w3, deployed.keys
+    return World(w3, keys, deployed.tournament, deployed.nmr, Transactor(w3, keys[0]), Transactor(w3, keys[1]),
+                 Transactor(w3, keys[2]), [k.key for k in deployed.signer_keys], deployed)
 
 
 def _gas(receipt) -> int:
@@ -160,9 +159,7 @@ def _participants(world: World, count: int, seed: int, deposit_wei: int) -> list
 
 
 def _open_round(world: World, round_id: int) -> None:
-    now = world.w3.eth.get_block("latest")["timestamp"]
-    world.operator.transact(world.tournament.functions.openRound(round_id, now + 7 * DAY, now + 35 * DAY,
-                                                                 LIVE_IDS_HASH), "open round")
+    open_round(world.deployed, round_id, LIVE_IDS_HASH, 7 * DAY, 35 * DAY, operator=world.operator)
 
 
 def _stake_all(world: World, senders: list, round_id: int, amount_wei: int) -> None:

@@ -1,6 +1,7 @@
 """A settled round on a fresh anvil, built the way the operator does it, for the auditor's chain tests.
 
-`settled_round` (module scope, on tests/conftest.py's `deployed`) runs one whole round:
+`settled_round` (module scope, on tests/conftest.py's `deployed`) runs one whole round, funding,
+opening and creating models with tests/worlds.py's builders:
 four participants' models stake (one valid file each for three of them, plus a constant file,
 a missing file and a file that differs from its commitment), the round resolves, the one
 round scoring (tournament.protocol.round_scoring.score_round) scores it and gives every
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 from eth_hash.auto import keccak
 
+from tests.worlds import create_model, fund_participant, live_ids_file, open_round
 from tournament.chain.devchain import chain_now, increase_time
 from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.round_scoring import RoundInputs, StakeAtClose, score_round
@@ -43,7 +45,7 @@ def _csv(ids, values) -> bytes:
 
 
 def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed: int = 7) -> SettledRound:
-    w3, t, nmr = world.w3, world.tournament, world.nmr
+    w3, t = world.w3, world.tournament
     admin = world.transactor(world.admin)
     operator = world.transactor(world.operator)
     rng = np.random.default_rng(rng_seed)
@@ -57,24 +59,18 @@ def build_settled_round(world, folder: Path, round_id: int = ROUND_ID, rng_seed:
             ("swapped", 4, 3, 50, "swapped")]
     participants = sorted({p[1] for p in plan})
     for index in participants:
-        key = world.keys[index]
-        admin.transact(nmr.functions.transfer(key.address, 1000 * NMR), "fund participant")
-        me = world.transactor(key)
-        me.transact(nmr.functions.approve(t.address, 1000 * NMR), "approve")
-        me.transact(t.functions.deposit(1000 * NMR), "deposit")
-    now = chain_now(w3)
-    close_time, resolve_time = now + 3600, now + 3600 + 86_400
-    live_raw = ("id\n" + "".join(f"{i}\n" for i in ids)).encode()
+        fund_participant(world, world.keys[index], 1000 * NMR, admin=admin, eth=False)
+    live_raw = live_ids_file(ids)
     # (v2) the live ids are committed at open: liveIdsHash = keccak256 of the published file
-    operator.transact(t.functions.openRound(round_id, close_time, resolve_time, keccak(live_raw)), "open round")
+    open_round(world, round_id, keccak(live_raw), 3600, 3600 + 86_400, operator=operator)
+    resolve_time = t.functions.getRound(round_id).call()[1]
 
     uploads: dict[int, bytes] = {}
     model_ids = {}
     stakes_at_close = []
     for label, index, stake_nmr, corr_mult, kind in plan:
         me = world.transactor(world.keys[index])
-        receipt = me.transact(t.functions.createModel(f"{label}-{round_id}"), "create model")
-        model_id = int(t.events.ModelCreated().process_receipt(receipt)[0]["args"]["modelId"])
+        model_id = create_model(world, me, f"{label}-{round_id}")
         model_ids[label] = model_id
         if kind == "good":
             values = signal + rng.normal(0, 0.8, N_IDS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from guardian_world import GuardianWorld
 
-from tests.operator.conftest import Harness
+from tests.worlds import Harness
 
 
 @pytest.fixture(scope="module")

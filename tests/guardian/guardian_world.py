@@ -1,6 +1,6 @@
 """Rounds proposed on anvil for the watchtower's tests (imported by name: pytest puts this folder on sys.path).
 
-Built on the operator tests' `Harness` (tests/operator/conftest.py): its participants, files and
+Built on the shared `Harness` (tests/worlds.py): its participants, files and
 stakes, driven through the real operator pipeline. `propose_rounds` is the ONE function that
 knows how a round gets from nothing to Proposed; when the v2 contracts land (openRound with
 liveIdsHash, Results with scoredAtRisk, RECEIPT_ROLE) only it (and the Operator it drives)
@@ -18,7 +18,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_hash.auto import keccak
 
-from tests.operator.conftest import Harness, RoundPlan  # noqa: F401  (the shared round factory)
+from tests.worlds import Harness, RoundPlan  # noqa: F401  (the shared round factory)
 from tournament.chain.devchain import chain_now
 from tournament.protocol.signing import DOMAIN_TYPE_FIELDS
 

@@ -1,7 +1,7 @@
 """Shared pieces of the reliability tests (imported by name: pytest puts this folder on sys.path): a round builder on the `deployed` chain and the checks
 every fault test ends with (round Settled, one StakeSettled per stake, the independent audit PASS).
 
-`World` funds participant accounts, creates one model each, writes prediction files into a
+`World` funds participant accounts and creates one model each (tests/worlds.py's builders), writes prediction files into a
 content-addressed FolderSource dir, opens a round through the Operator, stakes straight on the
 contract, and moves chain time. Profiles: quick by default (a few seeds, small rounds, inside
 `make test`); `SOAK=1` (set by `make soak`) raises seeds and sizes via `soak_scale`.
@@ -17,9 +17,10 @@ import numpy as np
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from tests.worlds import create_model, fund_participant
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
 from tournament.chain.client import Transactor
-from tournament.chain.devchain import chain_now, fund_eth, increase_time
+from tournament.chain.devchain import chain_now, increase_time
 from tournament.operator.pipeline import Operator
 from tournament.protocol.constants import WEI_PER_NMR as NMR
 
@@ -72,14 +73,9 @@ class World:
         for _ in range(count):
             k = len({s.account.address for s in self.stakers})
             account = Account.from_key(keccak(f"reliability-{self.name}-{k}".encode()))
-            fund_eth(self.w3, account.address)
-            self.admin.transact(self.nmr.functions.transfer(account.address, deposit_wei), "funding a staker")
-            sender = self.tx(account)
-            sender.transact(self.nmr.functions.approve(self.t.address, deposit_wei), "approve")
-            sender.transact(self.t.functions.deposit(deposit_wei), "deposit")
+            sender = fund_participant(self.d, account, deposit_wei, admin=self.admin)
             for m in range(models_each):
-                receipt = sender.transact(self.t.functions.createModel(f"{self.name}-{k}-{m}"), "createModel")
-                model_id = int(self.t.events.ModelCreated().process_receipt(receipt)[0]["args"]["modelId"])
+                model_id = create_model(self.d, sender, f"{self.name}-{k}-{m}")
                 staker = Staker(account, model_id)
                 self.stakers.append(staker)
                 made.append(staker)

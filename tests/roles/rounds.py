@@ -13,8 +13,9 @@ from typing import Optional
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from tests.worlds import create_model, fund_participant
 from tournament.chain.client import Transactor
-from tournament.chain.devchain import chain_now, fund_eth, increase_time
+from tournament.chain.devchain import chain_now, increase_time
 from tournament.protocol import payout as payout_math
 from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.results import SCORED, Leaf, ResultsTree, leaves_to_json
@@ -59,18 +60,13 @@ def tx(world, account) -> Transactor:
 
 
 def make_owners(world, count: int, deposit_wei: int = 10_000 * NMR) -> list:
-    """Participants with ether, a deposit in their tournament wallet and one model each."""
+    """Participants with ether, a deposit in their tournament wallet and one model each (tests/worlds.py)."""
     owners = []
     admin = tx(world, world.admin)
     for i in range(count):
         account = Account.from_key(keccak(f"roles-test-owner-{i}".encode()))
-        fund_eth(world.w3, account.address)
-        admin.transact(world.nmr.functions.transfer(account.address, deposit_wei), "funding an owner")
-        sender = tx(world, account)
-        sender.transact(world.nmr.functions.approve(world.tournament.address, deposit_wei), "approve")
-        sender.transact(world.tournament.functions.deposit(deposit_wei), "deposit")
-        receipt = sender.transact(world.tournament.functions.createModel(f"roles-{i}"), "createModel")
-        model_id = int(world.tournament.events.ModelCreated().process_receipt(receipt)[0]["args"]["modelId"])
+        sender = fund_participant(world, account, deposit_wei, admin=admin)
+        model_id = create_model(world, sender, f"roles-{i}")
         owners.append((account, model_id))
     return owners
 
