@@ -86,7 +86,10 @@ class Settler:
         self.tx_gas_cap = tx_gas_cap
         self.max_batch_leaves = max_batch_leaves
         self.last_settle_gas: list[tuple[int, int]] = []   # (leaves, gasUsed) per batch sent
-        self.max_in_flight = MAX_IN_FLIGHT
+        # With confirmations, one batch at a time: batches sent ahead bury each other under blocks
+        # of their own, so a batch would count as confirmed before a short reorg that drops it
+        # could be seen; each batch is then confirmed (and re-sent if reorged out) before the next.
+        self.max_in_flight = MAX_IN_FLIGHT if ctx.chain.confirmations == 0 else 1
 
     def _batch_fn(self, round_id: int, batch: SettleBatch) -> ContractFunction:
         return self.ctx.calls.settle(round_id, batch.leaf_values(), batch.proof, batch.proof_flags)
