@@ -23,7 +23,7 @@ from tournament.cli.main import main
 from tournament.operator.open_round import live_ids_hash
 from tournament.protocol.constants import WEI_PER_NMR as NMR
 from tournament.protocol.results import ResultsTree, build_leaves
-from tournament.protocol.signing import Domain, Results, sign_results
+from tournament.protocol.signing import Domain, Results, UploadReceipt, recover_receipt_signer, sign_results
 
 DAY = 86_400
 IDS = [f"c{k:04d}" for k in range(150)]
@@ -36,10 +36,18 @@ def service(deployed, tmp_path_factory):
     (work / "rounds" / "1").mkdir(parents=True)
     (work / "rounds" / "1" / "live_ids.csv").write_bytes(LIVE_IDS_CSV)
     port = free_port()
-    env = {**os.environ, "TOURNAMENT_DEPLOYMENTS": deployed.deployments_dir}
+    # (v2) the service signs an UploadReceipt per accepted upload with a RECEIPT_ROLE key (anvil key 3)
+    receipt_key = deployed.keys[3]
+    tournament = deployed.tournament
+    deployed.transactor(deployed.admin).transact(
+        tournament.functions.grantRole(tournament.functions.RECEIPT_ROLE().call(), receipt_key.address),
+        "granting RECEIPT_ROLE")
+    env = {**os.environ, "TOURNAMENT_DEPLOYMENTS": deployed.deployments_dir,
+           "RECEIPT_KEY": "0x" + bytes(receipt_key.key).hex()}
     process = subprocess.Popen(
         [sys.executable, "-m", "tournament", "serve", "submissions", "--port", str(port),
-         "--data", str(tmp_path_factory.mktemp("api")), "--rpc", deployed.rpc_url, "--rounds-dir", str(work)],
+         "--data", str(tmp_path_factory.mktemp("api")), "--rpc", deployed.rpc_url, "--rounds-dir", str(work),
+         "--receipt-key-env", "RECEIPT_KEY"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -110,6 +118,15 @@ def test_cli_from_new_key_to_withdrawal(deployed, service, tmp_path):
     assert t.functions.getStake(1, 1).call()[0][0] == 10 * NMR
 
     increase_time(w3, 8 * DAY)
+    # After close the service lists the round's receipts: the staked file's, signed by the RECEIPT_ROLE key.
+    receipts = requests.get(f"{service}/v1/rounds/1/receipts", timeout=10).json()
+    receipts = receipts["receipts"] if isinstance(receipts, dict) else receipts
+    committed = "0x" + bytes(t.events.StakeChanged().get_logs(from_block=0)[0]["args"]["submissionHash"]).hex()
+    mine = [r for r in receipts if int(r["modelId"]) == 1 and r["submissionHash"].lower() == committed.lower()]
+    assert mine, receipts
+    domain = Domain(chain_id=deployed.deployment.chain_id, verifying_contract=t.address)
+    receipt = UploadReceipt(1, 1, bytes.fromhex(committed[2:]), int(mine[0]["receivedAt"]))
+    assert recover_receipt_signer(domain, receipt, mine[0]["signature"]) == deployed.keys[3].address
     closed = run("participant", "unstake", "--round", "1", "--model", "my-model", "--yes", ok=False)
     assert "round 1 closed at" in closed and "stakes are locked until resolution" in closed
     assert "closed, waiting for results" in run("participant", "status")
@@ -146,3 +163,13 @@ def test_missing_key_is_a_clear_error(deployed):
 def parse_wei(text: str) -> int:
     from tournament.participant.client import parse_nmr
     return parse_nmr(text)
+
+
+def test_serve_submissions_refuses_a_receipt_key_without_the_role(deployed, tmp_path):
+    result = CliRunner().invoke(main, ["serve", "submissions", "--data", str(tmp_path / "api"), "--rpc",
+                                       deployed.rpc_url, "--deployments", deployed.deployments_dir,
+                                       "--receipt-key-env", "NOT_A_RECEIPT_KEY"],
+                                env={"NOT_A_RECEIPT_KEY": "0x" + "33" * 32})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [error] = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert "does not hold RECEIPT_ROLE" in error and "grant-role receipt" in error

@@ -43,26 +43,50 @@ def serve() -> None:
               help="Open connections at once (slow clients hold a socket, not a thread).")
 @click.option("--channel-timeout", default=30, show_default=True, type=click.IntRange(min=1),
               help="Seconds a connection may stay silent while sending headers or body before it is closed.")
+@click.option("--receipt-keystore", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Keystore of the RECEIPT_ROLE key that signs an UploadReceipt for every accepted upload "
+                   "(password from --receipt-password-env or a prompt).")
+@click.option("--receipt-password-env", default=None, metavar="VAR",
+              help="Environment variable holding the receipt keystore's password.")
+@click.option("--receipt-key-env", default=None, metavar="VAR",
+              help="Or: an environment variable holding the receipt key (tests, local chains).")
 def submissions(host: str, port: int, data_dir: Path, rpc: str, deployments: Optional[Path], rounds_dir: Path,
                 max_upload_mb: float, rate_per_minute: float, rate_burst: int, max_uploads_per_model: int,
-                trusted_proxy: Optional[str], threads: int, connection_limit: int, channel_timeout: int) -> None:
-    """Receive signed prediction uploads; serve them to `collect` after each round closes."""
+                trusted_proxy: Optional[str], threads: int, connection_limit: int, channel_timeout: int,
+                receipt_keystore: Optional[Path], receipt_password_env: Optional[str],
+                receipt_key_env: Optional[str]) -> None:
+    """Receive signed prediction uploads; serve them to `collect` after each round closes.
+
+    With a receipt key (RECEIPT_ROLE) every accepted upload is answered with a signed UploadReceipt
+    (protocol v2), which lets its owner prove a withheld file; without one the service warns."""
     from tournament.chain.contracts import Deployment
     from tournament.chain.errors import ChainError
+    from tournament.chain.keys import KeyLoadError, load_account
+    from tournament.chain.reader import ChainReader
     from tournament.chain.rpc import connect
     from tournament.operator.submission_service.app import ApiSettings, ServerSettings, create_app
     from tournament.operator.submission_service.app import serve as run
 
+    receipt_key = None
     try:
+        if receipt_keystore is not None or receipt_key_env is not None:
+            receipt_key = load_account(keystore=receipt_keystore, password_env=receipt_password_env,
+                                       key_env=receipt_key_env, prompt=lambda text: click.prompt(text, hide_input=True))
         w3 = connect(rpc)
         deployment = Deployment.for_rpc(w3, deployments)
-    except ChainError as exc:
+        if receipt_key is not None and not ChainReader(w3, deployment).has_role("RECEIPT_ROLE", receipt_key.address):
+            raise click.ClickException(f"{receipt_key.address} does not hold RECEIPT_ROLE: its receipts would not "
+                                       "count; ask the admin (`tournament admin grant-role receipt ADDRESS`)")
+    except (ChainError, KeyLoadError) as exc:
         raise click.ClickException(str(exc)) from None
+    if receipt_key is None:
+        click.echo("warning: no receipt key (--receipt-keystore or --receipt-key-env): uploads get no signed "
+                   "receipt, so participants cannot prove a withheld file", err=True)
     max_upload_bytes = int(max_upload_mb * 1024 * 1024)
     try:
         app = create_app(ApiSettings(w3, deployment, data_dir, rounds_dir, max_upload_bytes=max_upload_bytes,
                                      rate_per_minute=rate_per_minute, rate_burst=rate_burst,
-                                     max_uploads_per_model=max_uploads_per_model))
+                                     max_uploads_per_model=max_uploads_per_model, receipt_key=receipt_key))
     except ChainError as exc:
         raise click.ClickException(str(exc)) from None
     server = ServerSettings(threads=threads, connection_limit=connection_limit, channel_timeout_s=channel_timeout,
