@@ -16,22 +16,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from tests.webapp.webapp_cdp import chromium_binary
 from tournament.auditor.audit import read_artifacts, read_chain_view, verify_round
 from tournament.auditor.explorer.app import create_app, nmr
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-INSTALL_HINT = ("headless Chromium is needed for the explorer's browser tests: "
-                "`sudo apt-get update && sudo apt-get install -y chromium chromium-driver` (Debian/Ubuntu)")
-
-
-def chromium_binary() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail(INSTALL_HINT)
-
-
 class Browser:
     """Drives headless Chromium from the command line: the DOM after rendering, or a screenshot."""
 

@@ -264,6 +264,13 @@ def results_digest(domain: Domain, results: Results) -> bytes:
     return keccak(b"\x19\x01" + domain_separator(domain) + results_struct_hash(results))
 
 
+def _type_fields(type_string: str) -> list[dict]:
+    """`Name(uint256 a,bytes32 b)` as eth_signTypedData_v4's field list: one definition per type,
+    so the JSON a wallet signs and the type hash the contract checks cannot drift apart."""
+    members = type_string[type_string.index("(") + 1:-1]
+    return [{"name": name, "type": kind} for kind, name in (member.split(" ") for member in members.split(","))]
+
+
 def typed_data(domain: Domain, results: Union[Results, UploadReceipt]) -> dict:
     """The full EIP-712 JSON (for eth_signTypedData_v4 wallets and eth-account's `encode_typed_data`).
 
@@ -274,15 +281,7 @@ def typed_data(domain: Domain, results: Union[Results, UploadReceipt]) -> dict:
     return {
         "types": {
             "EIP712Domain": DOMAIN_TYPE_FIELDS,
-            "Results": [
-                {"name": "roundId", "type": "uint256"},
-                {"name": "attempt", "type": "uint32"},
-                {"name": "resultsRoot", "type": "bytes32"},
-                {"name": "leafCount", "type": "uint32"},
-                {"name": "scoredAtRisk", "type": "uint128"},
-                {"name": "artifactsHash", "type": "bytes32"},
-                {"name": "signerSetVersion", "type": "uint64"},
-            ],
+            "Results": _type_fields(RESULTS_TYPE),
         },
         "primaryType": "Results",
         "domain": domain.as_dict(),
@@ -295,12 +294,7 @@ def receipt_typed_data(domain: Domain, receipt: UploadReceipt) -> dict:
     return {
         "types": {
             "EIP712Domain": DOMAIN_TYPE_FIELDS,
-            "UploadReceipt": [
-                {"name": "roundId", "type": "uint256"},
-                {"name": "modelId", "type": "uint256"},
-                {"name": "submissionHash", "type": "bytes32"},
-                {"name": "receivedAt", "type": "uint64"},
-            ],
+            "UploadReceipt": _type_fields(RECEIPT_TYPE),
         },
         "primaryType": "UploadReceipt",
         "domain": domain.as_dict(),
